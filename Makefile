@@ -1,0 +1,48 @@
+# thinkfamily — two commands on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat setup.py constraints.txt | md5sum | cut -c1-8)
+SCALE ?= small
+SEED ?= 42
+ENV ?= local
+TF := $(BIN)/thinkfamily
+
+.PHONY: setup demo test test-fast lint mlflow-ui clean jars doctor
+
+setup: $(STAMP) .jars/.ok
+
+$(STAMP): setup.py constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=24" "setuptools>=70" wheel
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	rm -f $(VENV)/.installed-*; touch $@
+
+.jars/.ok: $(STAMP)
+	$(BIN)/python -m thinkfamily.jars .jars
+	touch $@
+
+jars: .jars/.ok
+
+doctor: setup
+	$(TF) doctor
+
+demo: setup
+	$(TF) --env $(ENV) doctor
+	$(TF) --env $(ENV) demo --scale $(SCALE) --seed $(SEED)
+
+test: setup
+	$(BIN)/pytest -q
+
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check thinkfamily jobs ml tests bench
+
+mlflow-ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlruns --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf lake data mlruns mlflow.db spark-warehouse build dist *.egg-info .pytest_cache

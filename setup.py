@@ -1,0 +1,33 @@
+"""thinkfamily: Spark + Delta job suite for multi-agency family analytics."""
+from setuptools import find_packages, setup
+
+setup(
+    name="thinkfamily",
+    version="0.1.0",
+    description="Multi-agency family analytics on Spark, Delta Lake, Great Expectations and MLflow",
+    python_requires=">=3.10",
+    packages=find_packages(include=["thinkfamily", "thinkfamily.*", "jobs", "jobs.*", "ml", "ml.*"]),
+    package_data={"thinkfamily": ["data/*", "data/**/*"]},
+    include_package_data=True,
+    install_requires=[
+        "pyspark==4.2.0",
+        # The 4.4.1 Delta jar is not published on Maven Central; Python and JVM sides must match.
+        "delta-spark==4.4.0",
+        "great-expectations>=1.24,<1.25",
+        "mlflow>=3.17,<4",
+        "scikit-learn>=1.9,<2",
+        "pyyaml>=6",
+        "pydantic>=2.7,<3",
+        "click>=8.1",
+        "pandas>=2.2,<3",  # pyspark 4.2 warns on pandas 3
+        "numpy>=2",
+        "pyarrow>=15",
+        "faker>=30",
+        "splink>=5.0,<6",
+        "duckdb>=1.1",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "chispa>=0.10", "ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["thinkfamily=thinkfamily.cli:main"]},
+)

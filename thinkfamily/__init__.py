@@ -1,0 +1,3 @@
+"""thinkfamily: multi-agency family analytics on Spark + Delta Lake."""
+
+__version__ = "0.1.0"
