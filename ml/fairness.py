@@ -1,0 +1,110 @@
+"""Error rates per group at the review capacity: who gets selected, who is missed, who is wrongly flagged.
+
+A risk list is used at its top k (the people staff can actually review), so every rate here is
+measured at that cut: `selection_rate` is the share of a group in the top k, `tpr` the share of
+the group's true cohort members who made the top k, `fpr` the share of the others who did.
+
+Groups smaller than `min_group_size` are excluded from the gaps and listed: rates on a handful of
+people are noise, and publishing them could identify someone. A gap that cannot be computed
+(fewer than two usable groups) is NaN, which the promotion gates treat as a failure.
+Protected attributes are used here only; they are never model features (see ml.modelconf).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ml.metrics import EvaluationError, as_arrays, top_k_mask
+
+MISSING_GROUP = "(missing)"
+MIN_GROUP_SIZE = 20
+GROUP_COLUMNS = ["group", "n", "n_pos", "base_rate", "selected", "selection_rate", "tpr", "fpr"]
+FAIRNESS_METRICS = ("tpr_gap", "fpr_gap", "selection_rate_ratio")
+
+
+def _labels(groups: pd.Series | np.ndarray, n: int, attr: str) -> np.ndarray:
+    g = pd.Series(groups).reset_index(drop=True)
+    if g.shape[0] != n:
+        raise EvaluationError(f"protected attribute {attr!r}: {g.shape[0]} values for {n} scored rows")
+    return g.astype(object).where(g.notna(), MISSING_GROUP).astype(str).to_numpy()
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def group_metrics(y_true, y_score, groups: pd.Series, k: int, *, attr: str = "group") -> pd.DataFrame:
+    """One row per group (missing values form their own group): counts and rates at the top-k cut.
+
+    `groups` is matched to the scores by position, not by index.
+    """
+    y, s = as_arrays(y_true, y_score)
+    g = _labels(groups, y.shape[0], attr)
+    selected = top_k_mask(s, k)
+    frame = pd.DataFrame({"group": g, "y": y.astype(int), "sel": selected.astype(int)})
+    frame["tp"] = frame["y"] * frame["sel"]
+    frame["fp"] = (1 - frame["y"]) * frame["sel"]
+    agg = frame.groupby("group", sort=True).agg(
+        n=("y", "size"), n_pos=("y", "sum"), selected=("sel", "sum"), tp=("tp", "sum"), fp=("fp", "sum")
+    )
+    out = pd.DataFrame({
+        "group": agg.index.astype(str),
+        "n": agg["n"].astype(int).to_numpy(),
+        "n_pos": agg["n_pos"].astype(int).to_numpy(),
+        "base_rate": (agg["n_pos"] / agg["n"]).to_numpy(),
+        "selected": agg["selected"].astype(int).to_numpy(),
+        "selection_rate": (agg["selected"] / agg["n"]).to_numpy(),
+        "tpr": [_ratio(tp, p) for tp, p in zip(agg["tp"], agg["n_pos"])],
+        "fpr": [_ratio(fp, n - p) for fp, n, p in zip(agg["fp"], agg["n"], agg["n_pos"])],
+    })
+    return out[GROUP_COLUMNS].reset_index(drop=True)
+
+
+def _gap(values: pd.Series) -> float:
+    v = values.dropna()
+    return float(v.max() - v.min()) if v.shape[0] >= 2 else math.nan
+
+
+def attribute_summary(table: pd.DataFrame, min_group_size: int = MIN_GROUP_SIZE) -> dict[str, Any]:
+    """Gaps for one attribute from its group table, leaving out (and naming) groups too small to judge."""
+    big = table[table["n"] >= min_group_size]
+    rates = big["selection_rate"]
+    ratio = math.nan
+    if rates.shape[0] >= 2 and rates.max() > 0:
+        ratio = float(rates.min() / rates.max())
+    return {
+        "tpr_gap": _gap(big["tpr"]),
+        "fpr_gap": _gap(big["fpr"]),
+        "selection_rate_ratio": ratio,
+        "excluded_groups": table.loc[table["n"] < min_group_size, "group"].tolist(),
+        "no_positives": big.loc[big["n_pos"] == 0, "group"].tolist(),
+        "min_group_size": min_group_size,
+        "groups": table,
+    }
+
+
+def fairness_summary(
+    y_true,
+    y_score,
+    protected: pd.DataFrame | Mapping[str, Any],
+    k: int,
+    min_group_size: int = MIN_GROUP_SIZE,
+) -> dict[str, dict[str, Any]]:
+    """Per protected attribute: tpr_gap (max - min tpr), fpr_gap, selection_rate_ratio (min / max),
+    the groups excluded for size, groups with no cohort members (tpr undefined), and the group table.
+    """
+    columns = protected.columns if isinstance(protected, pd.DataFrame) else list(protected)
+    if len(columns) == 0:
+        raise EvaluationError("fairness_summary: no protected attributes given; fairness cannot be assessed")
+    return {
+        attr: attribute_summary(group_metrics(y_true, y_score, protected[attr], k, attr=attr), min_group_size)
+        for attr in columns
+    }
+
+
+def fairness_metrics(summary: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """Flat MLflow metrics: f"{attr}_tpr_gap", f"{attr}_fpr_gap", f"{attr}_selection_rate_ratio"."""
+    return {f"{attr}_{name}": float(s[name]) for attr, s in summary.items() for name in FAIRNESS_METRICS}
