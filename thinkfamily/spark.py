@@ -38,6 +38,9 @@ def spark_conf(env: EnvConfig) -> dict[str, str]:
     conf["spark.jars"] = ",".join(project_jars(jars_dir))
     conf["spark.sql.warehouse.dir"] = env.resolve(env.paths.lake) + "/_warehouse"
     conf["spark.databricks.delta.schema.autoMerge.enabled"] = "false"
+    log4j = os.path.join(env.root, "conf", "log4j2.properties")
+    if os.path.exists(log4j):
+        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j.configurationFile=file:{log4j}"
     if env.spark.driver_memory:
         conf["spark.driver.memory"] = env.spark.driver_memory
     for key, value in env.spark.conf.items():
@@ -48,6 +51,8 @@ def spark_conf(env: EnvConfig) -> dict[str, str]:
 def get_spark(env: EnvConfig) -> SparkSession:
     """Build (or reuse) the session. Under spark-submit the master comes from the command line."""
     check_java()
+    if env.kind == "local":
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(env.spark.app_name)
     if env.spark.master:  # null in cluster configs: spark-submit --master decides
         builder = builder.master(env.spark.master)
