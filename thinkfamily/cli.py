@@ -41,6 +41,8 @@ def _register() -> None:
 # (module, click command) — a stage adds its command here.
 COMMANDS: list[tuple[str, str]] = [
     ("thinkfamily.doctor", "doctor"),
+    ("thinkfamily.status", "status"),
+    ("thinkfamily.democli", "demo"),
 ]
 
 
