@@ -95,10 +95,22 @@ class RelationshipRule(Strict):
     relationship: Literal["parent", "child", "carer", "household_member", "partner", "sibling"]
 
 
+class AddressMapping(Strict):
+    """Marks the source as the address gazetteer: its rows become silver/address (canonical field -> column)."""
+
+    uprn: str
+    address_line1: str
+    postcode: str
+    address_line2: str | None = None
+    town: str | None = None
+    area: str | None = Field(None, description="ward / neighbourhood used for area-level reporting")
+
+
 class SilverMapping(Strict):
     persons: list[PersonMapping] = Field(default_factory=list)
     events: list[EventRule] = Field(default_factory=list)
     relationships: list[RelationshipRule] = Field(default_factory=list)
+    address: AddressMapping | None = Field(None, description="only for the gazetteer source")
     transform: str | None = Field(None, description="name of a registered transform for logic YAML cannot say")
 
 
@@ -151,6 +163,10 @@ class SourceSchema(Strict):
                         raise ValueError(f"silver.events[{i}].attributes: column {col!r} is not declared")
                 if e.person_role not in roles:
                     raise ValueError(f"silver.events[{i}].person_role {e.person_role!r} is not one of {sorted(roles)}")
+            if self.silver.address:
+                for field, col in self.silver.address.model_dump(exclude_none=True).items():
+                    if col not in known:
+                        raise ValueError(f"silver.address.{field}: column {col!r} is not declared")
         return self
 
     # -- derived views ----------------------------------------------------------
