@@ -1,0 +1,235 @@
+"""Run the Splink model on DuckDB or Spark with the same settings.
+
+The job hands over prepared records (and the deterministic edges) as Spark DataFrames; this
+module trains or loads the model, measures blocking, predicts, clusters deterministic and
+probabilistic edges together with Splink's connected components, and hands back Spark
+DataFrames. Nothing here reads or writes the lake.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from thinkfamily.errors import PipelineError
+from thinkfamily.linkage.config import LinkageConfig
+from thinkfamily.linkage.settings import apply_trained, settings_dict
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["duckdb", "spark"]
+
+EDGE_SCHEMA = "unique_id_l string, unique_id_r string, match_probability double, identifier string"
+
+
+@dataclass
+class LinkOutput:
+    """What one linkage run produced (Spark frames plus material for the report)."""
+
+    clusters: DataFrame  # unique_id, cluster_id
+    edges: DataFrame  # unique_id_l, unique_id_r, match_probability, identifier (null = probabilistic)
+    model: dict[str, Any]
+    trained: bool
+    blocking_counts: list[dict[str, Any]]
+    n_pairs_scored: int
+    timings: dict[str, float] = field(default_factory=dict)
+    charts: dict[str, str] = field(default_factory=dict)  # name -> standalone HTML
+
+
+def _db_api(backend: Backend, spark: SparkSession):
+    if backend == "duckdb":
+        import duckdb
+        from splink import DuckDBAPI
+
+        return DuckDBAPI(connection=duckdb.connect(":memory:"))
+    from splink import SparkAPI
+
+    return SparkAPI(spark_session=spark, break_lineage_method="persist")
+
+
+def _register(db_api, backend: Backend, df: DataFrame, name: str):
+    """Spark -> backend. DuckDB receives Arrow (no pandas round trip, no row-by-row copy)."""
+    if backend == "duckdb":
+        return db_api.register(df.toArrow(), table_name=name)
+    return db_api.register(df, table_name=name)
+
+
+def _to_spark(spark: SparkSession, backend: Backend, sdf) -> DataFrame:
+    if backend == "duckdb":
+        table = sdf.as_pyarrow_table()
+        return spark.createDataFrame(table) if table.num_rows else None
+    return sdf.as_spark_dataframe()
+
+
+def measure_blocking(linker, cfg: LinkageConfig) -> list[dict[str, Any]]:
+    """Comparisons each blocking rule adds (Splink's blocking analysis); refuse oversized rules."""
+    records = linker.blocking_analysis.count_comparisons_from_blocking_rules(
+        record_sample_proportion=cfg.blocking.analysis_sample
+    )
+    out = []
+    for rule, rec in zip(cfg.blocking.rules, records):
+        row = {
+            "rule": rule.name,
+            "marginal_comparisons": int(rec["marginal_comparison_count"]),
+            "cumulative_comparisons": int(rec["cumulative_comparison_count"]),
+            "is_estimate": bool(rec["is_estimate"]),
+        }
+        log.info("blocking rule %-22s adds %12d comparisons (cumulative %d)", rule.name,
+                 row["marginal_comparisons"], row["cumulative_comparisons"])
+        out.append(row)
+        if row["marginal_comparisons"] > cfg.blocking.max_comparisons_per_rule:
+            raise PipelineError(
+                f"conf/linkage.yaml: blocking.rules[{rule.name}]: {row['marginal_comparisons']:,} comparisons "
+                f"exceeds max_comparisons_per_rule {cfg.blocking.max_comparisons_per_rule:,}",
+                hint="add a column to the rule so no frequent value forms a block on its own",
+            )
+    return out
+
+
+# EM can drive a level's m to exactly 0.0 when no likely match falls in it (common for rare
+# levels); Splink 5 then refuses the value, and a zero m would be a veto anyway. We floor m at
+# a rate no smaller than one keying error in 100,000 matches — a level is evidence, never a veto.
+EM_M_FLOOR = 1e-5
+
+
+@contextmanager
+def _m_floor(floor: float = EM_M_FLOOR):
+    import splink.internals.expectation_maximisation as em
+
+    original = em.compute_proportions_for_new_parameters
+
+    def floored(df_params):
+        records = original(df_params)
+        for r in records:
+            if r["output_column_name"] != "_probability_two_random_records_match":
+                m = r.get("m_probability")
+                if isinstance(m, (int, float)) and m < floor:
+                    r["m_probability"] = floor
+        return records
+
+    em.compute_proportions_for_new_parameters = floored
+    try:
+        yield
+    finally:
+        em.compute_proportions_for_new_parameters = original
+
+
+def train(linker, cfg: LinkageConfig) -> None:
+    """u by random sampling, lambda from near-certain rules, m by EM over the configured blocks."""
+    t = cfg.training
+    linker.training.estimate_probability_two_random_records_match(
+        [r.splink() for r in t.lambda_rules], recall=t.lambda_recall
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed)
+    with _m_floor():
+        for rule in t.em_rules:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule.splink())
+
+
+def link_records(
+    spark: SparkSession,
+    records: DataFrame,
+    det_edges: DataFrame,
+    cfg: LinkageConfig,
+    backend: Backend = "duckdb",
+    trained_model: dict[str, Any] | None = None,
+    with_charts: bool = False,
+) -> LinkOutput:
+    """Score and cluster ``records`` (prepare_records output); ``det_edges`` join unconditionally."""
+    from splink import Linker
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    db_api = _db_api(backend, spark)
+    dialect = "duckdb" if backend == "duckdb" else "spark"
+    settings = settings_dict(cfg, dialect)
+    if trained_model is not None:
+        settings = apply_trained(settings, trained_model)
+    input_sdf = _register(db_api, backend, records, "tf_linkage_records")
+    linker = Linker(input_sdf, settings, log_level=logging.WARNING)
+    timings["register_s"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    blocking = measure_blocking(linker, cfg)
+    timings["blocking_analysis_s"] = time.perf_counter() - t1
+
+    t1 = time.perf_counter()
+    if trained_model is None:
+        train(linker, cfg)
+    timings["training_s"] = time.perf_counter() - t1
+    model = linker.misc.save_model_to_json()
+
+    t1 = time.perf_counter()
+    predictions = linker.inference.predict(threshold_match_probability=cfg.predict_threshold, warning_mode="never")
+    n_scored = int(linker.misc.query_sql(f"select count(*) as n from {predictions.physical_name}", output_type="pandas")["n"][0])
+    timings["predict_s"] = time.perf_counter() - t1
+
+    t1 = time.perf_counter()
+    thr = cfg.link_threshold
+    prob_edges_sql = (
+        f"select unique_id_l, unique_id_r, match_probability, cast(null as string) as identifier "
+        f"from {predictions.physical_name} where match_probability >= {thr}"
+    ) if backend == "spark" else (
+        f"select unique_id_l, unique_id_r, match_probability, cast(null as varchar) as identifier "
+        f"from {predictions.physical_name} where match_probability >= {thr}"
+    )
+    prob_edges = linker.misc.query_sql(prob_edges_sql, output_type="splink_df")
+    det = det_edges.select("unique_id_l", "unique_id_r", F.lit(1.0).alias("match_probability"), "identifier")
+    det_sdf = _register(db_api, backend, det, "tf_linkage_det_edges")
+    all_edges = db_api.sql_pipeline_to_splink_dataframe(_union_pipeline(prob_edges, det_sdf))
+    clusters = cluster_pairwise_predictions_at_threshold(
+        input_sdf, all_edges, db_api=db_api, node_id_column_name="unique_id",
+        edge_id_column_name_left="unique_id_l", edge_id_column_name_right="unique_id_r",
+        threshold_match_probability=None,
+    )
+    clusters_df = _to_spark(spark, backend, clusters).select("unique_id", "cluster_id")
+    edges_df = _to_spark(spark, backend, all_edges)
+    if edges_df is None:
+        edges_df = spark.createDataFrame([], EDGE_SCHEMA)
+    if backend == "duckdb":  # materialise in Spark before the DuckDB connection goes away
+        clusters_df = clusters_df.localCheckpoint()
+        edges_df = edges_df.localCheckpoint()
+    timings["cluster_s"] = time.perf_counter() - t1
+
+    charts = _charts(linker, predictions) if with_charts else {}
+    timings["total_s"] = time.perf_counter() - t0
+    log.info("linkage (%s): %d pairs scored, timings %s", backend, n_scored,
+             {k: round(v, 1) for k, v in timings.items()})
+    return LinkOutput(clusters_df, edges_df, model, trained_model is None, blocking, n_scored, timings, charts)
+
+
+def _union_pipeline(prob_edges, det_sdf):
+    from splink.internals.pipeline import CTEPipeline
+
+    pipeline = CTEPipeline([prob_edges, det_sdf])
+    cols = "unique_id_l, unique_id_r, match_probability, identifier"
+    pipeline.enqueue_sql(
+        f"select {cols} from {prob_edges.templated_name} union all select {cols} from {det_sdf.templated_name}",
+        "__tf_linkage_all_edges",
+    )
+    return pipeline
+
+
+def _charts(linker, predictions) -> dict[str, str]:
+    """Model charts as standalone HTML. Waterfalls carry match weights only (no record values)."""
+    charts: dict[str, str] = {}
+    makers = {
+        "match_weights": lambda: linker.visualisations.match_weights_chart(),
+        "m_u_parameters": lambda: linker.visualisations.m_u_parameters_chart(),
+        "match_weights_histogram": lambda: linker.visualisations.match_weights_histogram(predictions),
+        "waterfall_pseudonymised": lambda: linker.visualisations.waterfall_chart(
+            predictions.as_record_list(limit=10), remove_sensitive_data=True
+        ),
+    }
+    for name, make in makers.items():
+        try:
+            charts[name] = make().to_html(inline=True)
+        except Exception as exc:  # a chart must never fail the linkage run
+            log.warning("linkage chart %s not produced: %s", name, type(exc).__name__)
+    return charts
