@@ -5,7 +5,9 @@ measured at that cut: `selection_rate` is the share of a group in the top k, `tp
 the group's true cohort members who made the top k, `fpr` the share of the others who did.
 
 Groups smaller than `min_group_size` are excluded from the gaps and listed: rates on a handful of
-people are noise, and publishing them could identify someone. A gap that cannot be computed
+people are noise, and publishing them could identify someone. For the same reason a group's TPR
+enters `tpr_gap` only if it has at least `min_group_positives` cohort members (a TPR from two
+positives can only be 0, 0.5 or 1); such groups are listed in `tpr_excluded_groups`. A gap that cannot be computed
 (fewer than two usable groups) is NaN, which the promotion gates treat as a failure.
 Protected attributes are used here only; they are never model features (see ml.modelconf).
 """
@@ -21,6 +23,7 @@ from ml.metrics import EvaluationError, as_arrays, top_k_mask
 
 MISSING_GROUP = "(missing)"
 MIN_GROUP_SIZE = 20
+MIN_GROUP_POSITIVES = 10
 GROUP_COLUMNS = ["group", "n", "n_pos", "base_rate", "selected", "selection_rate", "tpr", "fpr"]
 FAIRNESS_METRICS = ("tpr_gap", "fpr_gap", "selection_rate_ratio")
 
@@ -68,20 +71,24 @@ def _gap(values: pd.Series) -> float:
     return float(v.max() - v.min()) if v.shape[0] >= 2 else math.nan
 
 
-def attribute_summary(table: pd.DataFrame, min_group_size: int = MIN_GROUP_SIZE) -> dict[str, Any]:
+def attribute_summary(
+    table: pd.DataFrame, min_group_size: int = MIN_GROUP_SIZE, min_group_positives: int = MIN_GROUP_POSITIVES
+) -> dict[str, Any]:
     """Gaps for one attribute from its group table, leaving out (and naming) groups too small to judge."""
     big = table[table["n"] >= min_group_size]
+    few_pos = big["n_pos"] < min_group_positives
     rates = big["selection_rate"]
     ratio = math.nan
     if rates.shape[0] >= 2 and rates.max() > 0:
         ratio = float(rates.min() / rates.max())
     return {
-        "tpr_gap": _gap(big["tpr"]),
+        "tpr_gap": _gap(big.loc[~few_pos, "tpr"]),
         "fpr_gap": _gap(big["fpr"]),
         "selection_rate_ratio": ratio,
         "excluded_groups": table.loc[table["n"] < min_group_size, "group"].tolist(),
-        "no_positives": big.loc[big["n_pos"] == 0, "group"].tolist(),
+        "tpr_excluded_groups": big.loc[few_pos, "group"].tolist(),
         "min_group_size": min_group_size,
+        "min_group_positives": min_group_positives,
         "groups": table,
     }
 
@@ -92,15 +99,18 @@ def fairness_summary(
     protected: pd.DataFrame | Mapping[str, Any],
     k: int,
     min_group_size: int = MIN_GROUP_SIZE,
+    min_group_positives: int = MIN_GROUP_POSITIVES,
 ) -> dict[str, dict[str, Any]]:
     """Per protected attribute: tpr_gap (max - min tpr), fpr_gap, selection_rate_ratio (min / max),
-    the groups excluded for size, groups with no cohort members (tpr undefined), and the group table.
+    the groups excluded for size, those with too few cohort members for a TPR, and the group table.
     """
     columns = protected.columns if isinstance(protected, pd.DataFrame) else list(protected)
     if len(columns) == 0:
         raise EvaluationError("fairness_summary: no protected attributes given; fairness cannot be assessed")
     return {
-        attr: attribute_summary(group_metrics(y_true, y_score, protected[attr], k, attr=attr), min_group_size)
+        attr: attribute_summary(
+            group_metrics(y_true, y_score, protected[attr], k, attr=attr), min_group_size, min_group_positives
+        )
         for attr in columns
     }
 

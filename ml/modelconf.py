@@ -175,6 +175,7 @@ class ModelConfig(Strict):
     candidates: list[Candidate] = Field(min_length=1)
     review_capacity_k: int = Field(ge=1, description="how many people staff can review per anchor")
     min_group_size: int = Field(20, ge=1, description="smaller groups are left out of fairness gaps")
+    min_group_positives: int = Field(10, ge=1, description="fewer cohort members: group left out of tpr_gap")
     seed: int = 0
     gates: Gates
 

@@ -37,7 +37,7 @@ def test_group_metrics_by_hand():
 
 
 def test_summary_gaps_and_ratio_by_hand():
-    summary = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["sex", "area"]], K, min_group_size=2)
+    summary = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["sex", "area"]], K, min_group_size=2, min_group_positives=1)
     sex = summary["sex"]
     assert sex["tpr_gap"] == pytest.approx(0.0)
     assert sex["fpr_gap"] == pytest.approx(2 / 3)
@@ -63,8 +63,16 @@ def test_small_groups_are_excluded_and_gaps_become_nan():
     assert all(math.isnan(sex[m]) for m in ("tpr_gap", "fpr_gap", "selection_rate_ratio"))
 
 
+def test_groups_with_few_cohort_members_are_left_out_of_the_tpr_gap():
+    summary = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["area"]], K, min_group_size=2, min_group_positives=3)
+    area = summary["area"]
+    assert area["tpr_excluded_groups"] == ["A", "B"]  # two cohort members each
+    assert math.isnan(area["tpr_gap"])
+    assert area["fpr_gap"] == 1.0  # FPR still compared
+
+
 def test_mlflow_metric_names():
-    summary = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["sex", "area"]], K, min_group_size=2)
+    summary = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["sex", "area"]], K, min_group_size=2, min_group_positives=1)
     metrics = fairness_metrics(summary)
     assert set(metrics) == {
         "sex_tpr_gap", "sex_fpr_gap", "sex_selection_rate_ratio",
