@@ -16,6 +16,8 @@ setup(
         "great-expectations>=1.24,<1.25",
         "mlflow>=3.17,<4",
         "scikit-learn>=1.9,<2",
+        "scipy>=1.11",  # ml.metrics: vectorised rank AUC for bootstrap CIs (already pinned via sklearn)
+        "matplotlib>=3.8",  # ml.report: evaluation plots (already pinned via mlflow)
         "pyyaml>=6",
         "pydantic>=2.7,<3",
         "click>=8.1",
