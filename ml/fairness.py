@@ -14,7 +14,8 @@ Protected attributes are used here only; they are never model features (see ml.m
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -9,8 +9,9 @@ The oracle gate needs the synthetic city's truth; without it, it is skipped and 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 

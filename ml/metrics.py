@@ -16,7 +16,7 @@ Conventions (documented in docs/models.md):
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from scipy.stats import rankdata

@@ -12,9 +12,10 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Iterable, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -73,7 +74,7 @@ class Population(Strict):
     age_max: int = Field(ge=0, le=120, description="age in whole years at the anchor, inclusive")
 
     @model_validator(mode="after")
-    def _ages(self) -> "Population":
+    def _ages(self) -> Population:
         if self.age_min > self.age_max:
             raise _invalid(f"age_min {self.age_min} is greater than age_max {self.age_max}")
         return self
@@ -86,7 +87,7 @@ class Anchors(Strict):
     test: list[date] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _temporal(self) -> "Anchors":
+    def _temporal(self) -> Anchors:
         for key, days in (("train", self.train), ("test", self.test)):
             if len(set(days)) != len(days):
                 raise _invalid(f"{key} anchors repeat a date")
@@ -154,7 +155,7 @@ class CohortSimilarityCandidate(_Candidate):
 
 
 Candidate = Annotated[
-    Union[LogisticRegressionCandidate, GradientBoostingCandidate, CohortSimilarityCandidate],
+    LogisticRegressionCandidate | GradientBoostingCandidate | CohortSimilarityCandidate,
     Field(discriminator="algorithm"),
 ]
 
@@ -219,7 +220,7 @@ class ModelConfig(Strict):
         return v
 
     @model_validator(mode="after")
-    def _no_label_leak_into_test(self) -> "ModelConfig":
+    def _no_label_leak_into_test(self) -> ModelConfig:
         # A training row's label is observed up to anchor + window; that must be known by the first
         # test anchor, or the model would train on outcomes from the test period.
         latest_train = max(self.anchors.train)

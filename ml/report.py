@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-from ml.gates import GateResult  # noqa: E402
-from ml.metrics import as_arrays, calibration_bins  # noqa: E402
-from ml.modelconf import ModelConfig  # noqa: E402
-from thinkfamily.errors import PipelineError  # noqa: E402
+from ml.gates import GateResult
+from ml.metrics import as_arrays, calibration_bins
+from ml.modelconf import ModelConfig
+from thinkfamily.errors import PipelineError
 
 PLOT_FILES = ("roc_curve.png", "pr_curve.png", "calibration.png", "group_metrics.png", "feature_importance.png")
 HEADLINE = ("roc_auc", "pr_auc", "precision_at_k", "recall_at_k", "brier", "ece")
@@ -249,11 +250,11 @@ def _oracle(ev: ModelEvaluation) -> str:
 
 def _fairness_section(ev: ModelEvaluation) -> str:
     k = ev.config.review_capacity_k
-    out = [f"Rates at the top-{k} cut (the people staff would review). `tpr_gap` = largest minus smallest "
+    out = [(f"Rates at the top-{k} cut (the people staff would review). `tpr_gap` = largest minus smallest "
            f"true positive rate across groups; `fpr_gap` likewise for false positive rates; "
            f"`selection_rate_ratio` = smallest / largest share of a group selected. Groups with fewer than "
            f"{ev.config.min_group_size} people in the test set are left out of the gaps and not shown; a group's TPR "
-           f"is compared only if it has at least {ev.config.min_group_positives} cohort members."]
+           f"is compared only if it has at least {ev.config.min_group_positives} cohort members.")]
     if not ev.fairness:
         return out[0] + "\n\nFairness was not evaluated."
     for attr, s in ev.fairness.items():
@@ -290,12 +291,12 @@ def _gates_section(ev: ModelEvaluation) -> str:
 def _limitations(ev: ModelEvaluation) -> list[str]:
     m = ev.metrics
     out = [
-        "Labels are *recorded* events: the model learns who agencies noticed, not who was harmed. Groups "
-        "that are over- or under-recorded (by area, ethnicity or sex) inherit that bias.",
-        "Record linkage errors move events between people; missed links hide need, false links attach "
-        "someone else's history to a child.",
-        "Evaluation is on one later period; performance can change as services, recording practice or "
-        "the population change. Re-evaluate every period; the gates are re-applied each time.",
+        ("Labels are *recorded* events: the model learns who agencies noticed, not who was harmed. Groups "
+        "that are over- or under-recorded (by area, ethnicity or sex) inherit that bias."),
+        ("Record linkage errors move events between people; missed links hide need, false links attach "
+        "someone else's history to a child."),
+        ("Evaluation is on one later period; performance can change as services, recording practice or "
+        "the population change. Re-evaluate every period; the gates are re-applied each time."),
     ]
     if m.get("n_pos", 0) < 50:
         out.append(f"Only {int(m.get('n_pos', 0))} cohort members in the test set: the confidence intervals are wide "
