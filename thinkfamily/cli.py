@@ -43,6 +43,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("thinkfamily.doctor", "doctor"),
     ("thinkfamily.status", "status"),
     ("thinkfamily.democli", "demo"),
+    ("thinkfamily.synth.cli", "generate"),
 ]
 
 

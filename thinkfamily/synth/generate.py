@@ -74,7 +74,7 @@ def _values(src: Source, ctx: Ctx, df: pd.DataFrame) -> tuple[pd.DataFrame, list
             final[c.name] = s.map(lambda x: None if pd.isna(x) else f"{x:.2f}").to_numpy(dtype=object) if text else s
         elif c.type == "boolean":
             b = pd.Series(v).astype(bool)
-            final[c.name] = (np.where(b, "Y", "N") if src.format == "csv" else np.where(b, "true", "false")).astype(object) if text else b
+            final[c.name] = np.where(b, "true", "false").astype(object) if text else b
         else:
             final[c.name] = pd.Series(v, dtype=object).where(pd.notna(pd.Series(v, dtype=object)), None).to_numpy(dtype=object)
     return pd.DataFrame(final), links
