@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -62,9 +62,9 @@ class Cohort(Strict):
 
     label_event_types: list[str] = Field(min_length=1, description="canonical event types (event_types.yaml)")
     when: str | None = Field(None, description="extra Spark SQL condition on the label events")
-    outcome_window_months: int = Field(ge=1, le=36, description="label events in (anchor, anchor + window]")
+    outcome_window_months: int = Field(ge=1, le=36, description="label events in [anchor, anchor + window)")
     exclude_prior_cohort: bool = Field(
-        True, description="people with a label event on or before the anchor are already known: not scored"
+        True, description="people with a label event before the anchor are already known: not scored"
     )
 
 
@@ -221,7 +221,7 @@ class ModelConfig(Strict):
 
     @model_validator(mode="after")
     def _no_label_leak_into_test(self) -> ModelConfig:
-        # A training row's label is observed up to anchor + window; that must be known by the first
+        # A training row's label is observed until anchor + window (exclusive); that must be known by the first
         # test anchor, or the model would train on outcomes from the test period.
         latest_train = max(self.anchors.train)
         end = add_months(latest_train, self.cohort.outcome_window_months)
@@ -234,8 +234,13 @@ class ModelConfig(Strict):
         return self
 
     def outcome_window(self, anchor: date) -> tuple[date, date]:
-        """Label events count when anchor < event date <= end."""
+        """(start, end): label events count when start <= event date < end (the generator's convention)."""
         return anchor, add_months(anchor, self.cohort.outcome_window_months)
+
+    @staticmethod
+    def feature_snapshot_date(anchor: date) -> date:
+        """Features come from the gold snapshot of the day before the anchor: nothing from the label window."""
+        return anchor - timedelta(days=1)
 
 
 def canonical_event_types(root: Path | str) -> set[str]:

@@ -207,12 +207,12 @@ def _anchors(cfg: ModelConfig) -> str:
 
 def _cohort(cfg: ModelConfig) -> str:
     c = cfg.cohort
-    text = (f"a recorded `{'` or `'.join(c.label_event_types)}` event within {c.outcome_window_months} months "
-            f"after the anchor date")
+    text = (f"a recorded `{'` or `'.join(c.label_event_types)}` event in the {c.outcome_window_months} months "
+            f"from the anchor date (features come from the day before the anchor)")
     if c.when:
         text += f", where `{c.when}`"
     if c.exclude_prior_cohort:
-        text += "; people with such an event on or before the anchor are already known and are not scored"
+        text += "; people with such an event before the anchor are already known and are not scored"
     return text
 
 

@@ -25,6 +25,7 @@ def test_shipped_models_load(project_root):
     assert cse.anchors.train == [date(2024, 4, 1), date(2024, 10, 1), date(2025, 4, 1)]
     assert cse.anchors.test == [date(2025, 10, 1)]
     assert cse.outcome_window(date(2025, 10, 1)) == (date(2025, 10, 1), date(2026, 4, 1))
+    assert cse.feature_snapshot_date(date(2025, 10, 1)) == date(2025, 9, 30)
     assert {c.algorithm for c in cse.candidates} == {"logistic_regression", "gradient_boosting", "cohort_similarity"}
     assert not set(cse.features) & set(cse.protected_attributes)
     assert len(config_hash(cse)) == 16 and config_hash(cse) == config_hash(load_model_config(project_root, "cse"))
