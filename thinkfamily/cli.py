@@ -44,6 +44,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("thinkfamily.status", "status"),
     ("thinkfamily.democli", "demo"),
     ("thinkfamily.synth.cli", "generate"),
+    ("thinkfamily.linkage.cli", "link"),
+    ("thinkfamily.evalcli", "evaluate"),
 ]
 
 

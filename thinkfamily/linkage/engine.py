@@ -233,3 +233,22 @@ def _charts(linker, predictions) -> dict[str, str]:
         except Exception as exc:  # a chart must never fail the linkage run
             log.warning("linkage chart %s not produced: %s", name, type(exc).__name__)
     return charts
+
+
+def connected_components(spark: SparkSession, nodes: DataFrame, edges: DataFrame) -> DataFrame:
+    """(node) + (node_l, node_r) -> (node, cluster_id), solved by Splink's connected components
+    in DuckDB (the family graph is small: people with dependent children and their edges)."""
+    import duckdb
+    from splink import DuckDBAPI
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    db_api = DuckDBAPI(connection=duckdb.connect(":memory:"))
+    node_tbl = nodes.select(F.col("node").alias("unique_id")).toArrow()
+    if node_tbl.num_rows == 0:
+        return spark.createDataFrame([], "node string, cluster_id string")
+    edge_tbl = edges.select(F.col("node_l").alias("unique_id_l"), F.col("node_r").alias("unique_id_r")).toArrow()
+    nodes_sdf = db_api.register(node_tbl, table_name="tf_nodes")
+    edges_sdf = db_api.register(edge_tbl, table_name="tf_edges")
+    cc = cluster_pairwise_predictions_at_threshold(nodes_sdf, edges_sdf, db_api=db_api, node_id_column_name="unique_id")
+    out = spark.createDataFrame(cc.as_pyarrow_table())
+    return out.select(F.col("unique_id").alias("node"), "cluster_id").localCheckpoint()
