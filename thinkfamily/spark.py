@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -53,6 +54,8 @@ def get_spark(env: EnvConfig) -> SparkSession:
     check_java()
     if env.kind == "local":
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers (pandas UDFs) must run this interpreter, not whatever python3 is on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(env.spark.app_name)
     if env.spark.master:  # null in cluster configs: spark-submit --master decides
         builder = builder.master(env.spark.master)
