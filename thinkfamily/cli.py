@@ -46,6 +46,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("thinkfamily.synth.cli", "generate"),
     ("thinkfamily.linkage.cli", "link"),
     ("thinkfamily.evalcli", "evaluate"),
+    ("thinkfamily.runcli", "run"),
 ]
 
 
