@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # name -> "module:function", in pipeline order.
 STAGES: dict[str, str] = {
     "bronze": "jobs.bronze:run",
+    "silver": "jobs.silver:run",
 }
 
 

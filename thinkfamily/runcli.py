@@ -23,3 +23,17 @@ def bronze(ctx: click.Context, sources: tuple[str, ...]) -> None:
     results = job.run(get_spark(env), env, sources=list(sources) or None)
     click.echo(job.format_table(results))
     job.raise_on_failure(results)
+
+
+@run.command("silver")
+@click.option("--source", "sources", multiple=True, metavar="NAME",
+              help="only this source (repeatable); default: every schemas/sources/*.yaml")
+@click.pass_context
+def silver(ctx: click.Context, sources: tuple[str, ...]) -> None:
+    """Map new bronze batches to the canonical silver tables (pseudonymised, incremental, GX-checked)."""
+    from jobs import silver as job
+    from thinkfamily.cli import load_ctx_env
+    from thinkfamily.spark import get_spark
+
+    env = load_ctx_env(ctx)
+    click.echo(job.format_report(job.run(get_spark(env), env, sources=list(sources) or None)))
