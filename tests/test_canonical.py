@@ -1,0 +1,86 @@
+"""Canonical table YAMLs load into typed models and give the Spark schemas silver writes."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import yaml
+from pyspark.sql.types import LongType, StringType
+
+from thinkfamily.canonical import CANONICAL_TABLES, CanonicalTable, conform, load_canonical, load_canonical_tables, struct_type
+from thinkfamily.errors import ConfigError, PipelineError
+from thinkfamily.sources import PERSON_FIELDS
+from thinkfamily.yamlconf import load_model
+
+
+def test_all_tables_load_with_descriptions():
+    tables = load_canonical_tables()
+    assert set(tables) == set(CANONICAL_TABLES)
+    for t in tables.values():
+        assert all(c.description for c in t.columns)
+
+
+def test_person_record_covers_every_mappable_person_field():
+    names = set(load_canonical("person_record").column_names)
+    assert set(PERSON_FIELDS) <= names
+    assert {"first_name_folded", "first_name_canonical", "dob_flag", "nhs_number_valid", "postcode_district",
+            "uprn_match_method"} <= names
+
+
+def test_no_direct_identifier_survives_in_an_analyst_view():
+    for t in load_canonical_tables().values():
+        analyst = {f.name: f for f in t.struct_type("analyst").fields}
+        for c in t.columns:
+            if c.pii == "direct":
+                assert c.name not in analyst or (c.action == "token" and analyst[c.name].dataType == StringType())
+
+
+def test_struct_types_for_full_and_analyst_views():
+    full = struct_type("person_record")
+    analyst = struct_type("person_record", "analyst")
+    assert full["uprn"].dataType == LongType() and analyst["uprn"].dataType == StringType()
+    assert "first_name" in full.fieldNames() and "first_name" not in analyst.fieldNames()
+    assert not full["person_record_id"].nullable
+    assert load_canonical("person_record").table_name("full") == "person_record_identifiable"
+    assert load_canonical("event").table_name("full") == "event"
+
+
+def test_event_categories_match_the_event_vocabulary(project_root):
+    vocab = yaml.safe_load((project_root / "schemas/canonical/event_types.yaml").read_text())
+    assert load_canonical("event").column("category").allowed == vocab["categories"]
+
+
+def test_bad_canonical_yaml_reads_as_file_key_problem(tmp_path):
+    p = tmp_path / "person_record.yaml"
+    p.write_text(
+        "name: person_record\ndescription: d\ngrain: g\nkey: [id]\ncolumns:\n"
+        "  - {name: id, type: string, nullable: false, description: x}\n"
+        "  - {name: nhs_number, type: strng, description: x}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"person_record.yaml: columns\[1\].type: 'strng' is not one of"):
+        load_model(p, CanonicalTable)
+    p.write_text(
+        "name: t\ndescription: d\ngrain: g\nkey: [id]\nrestricted_table: t_identifiable\ncolumns:\n"
+        "  - {name: id, type: string, nullable: false, description: x}\n"
+        "  - {name: nhs_number, type: string, pii: direct, analyst: keep, description: x}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="direct identifier: analyst must be token or drop"):
+        load_model(p, CanonicalTable)
+    with pytest.raises(ConfigError, match="unknown canonical table 'people'"):
+        load_canonical("people")
+
+
+def test_conform_selects_orders_and_casts(spark):
+    table = load_canonical("relationship")
+    df = spark.createDataFrame(
+        [("x", "b1", "2024-01-05", "parent", "p2", "p1", "k", "src", "r1")],
+        "extra string, ingest_batch_id string, valid_date string, relationship string, to_person_record_id string, "
+        "from_person_record_id string, source_record_key string, source string, relationship_id string",
+    )
+    out = conform(df, table)
+    assert out.columns == table.column_names
+    assert out.first().valid_date == dt.date(2024, 1, 5)
+    with pytest.raises(PipelineError, match=r"relationship: frame lacks column\(s\) \['relationship_id'\]"):
+        conform(df.drop("relationship_id"), table)
