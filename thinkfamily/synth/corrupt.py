@@ -53,7 +53,7 @@ def typo(rng: np.random.Generator, names: np.ndarray) -> np.ndarray:
 
 def nickname(rng: np.random.Generator, names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out = names.copy()
-    has = np.array([isinstance(n, str) and n in _NICK_KEYS for n in names])
+    has = np.array([isinstance(n, str) and n in _NICK_KEYS for n in names], dtype=bool)
     r = rng.random(len(names))
     for i in np.flatnonzero(has):
         opts = _NICK_KEYS[names[i]]

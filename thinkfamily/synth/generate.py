@@ -95,7 +95,7 @@ def write_source(src: Source, ctx: Ctx, out_root: Path, seed: int) -> tuple[pd.D
     if keycol.field == "key":
         serial = rng.permutation(n) + 1
         width = max(7, len(str(n)))
-        df["key"] = np.char.add(src.key_prefix, np.char.zfill(serial.astype(str), width))
+        df["key"] = [f"{src.key_prefix}{s:0{width}d}" for s in serial.tolist()]
     df["split"] = split_label(src, df) if src.split != "none" else ""
     df = df.sort_values(["split", "day", keycol.field], kind="stable").reset_index(drop=True)
     vals, links = _values(src, ctx, df)
@@ -110,7 +110,7 @@ def write_source(src: Source, ctx: Ctx, out_root: Path, seed: int) -> tuple[pd.D
     types = {c.name: c.type for c in src.columns}
     date_cols = [c for c in src.columns if c.type == "date" and not c.key]
     num_cols = [c for c in src.columns if c.type in ("int", "long", "double") and not c.key]
-    for fno, label in enumerate(sorted(set(df["split"]))):
+    for fno, label in enumerate(sorted(set(df["split"])) or [""]):  # an empty extract is still sent
         idx = np.flatnonzero(df["split"].to_numpy() == label)
         fname = f"{src.name}{'_' + label if label else ''}.{src.ext}"
         part = vals.iloc[idx].reset_index(drop=True)
@@ -185,7 +185,9 @@ def _write_truth(df: pd.DataFrame, path: Path) -> None:
 def _family_problems(city, ev) -> pd.DataFrame:
     """True headline problems per family at each half-year end (12-month look-back, bias extras excluded)."""
     P = city.persons
-    fam_of = P.family_id.to_numpy()
+    fams = city.families.family_id.to_numpy()
+    fam_of = pd.Index(fams).get_indexer(P.family_id)  # person row -> family row
+    dob = P.dob.to_numpy()
     cats = {
         "crime_asb": ["offence", "asb_intervention", "youth_offending", "probation"],
         "children_need_help": ["cs_referral", "child_in_need", "cp_plan", "looked_after", "early_help", "exploitation_flag"],
@@ -193,39 +195,44 @@ def _family_problems(city, ev) -> pd.DataFrame:
         "domestic_abuse": ["da_incident", "marac_referral"],
         "health": ["substance_misuse", "mental_health"],
     }
+
+    def families_of(pidx) -> np.ndarray:
+        hit = np.zeros(len(fams), dtype=bool)
+        hit[fam_of[np.asarray(pidx, dtype=np.int64)]] = True
+        return hit
+
     as_of = [days(d) for d in ("2024-03-31", "2024-09-30", "2025-03-31", "2025-09-30", "2026-03-31")]
+    order = ["crime_asb", "school_attendance", "children_need_help", "worklessness", "domestic_abuse", "health"]
     rows = []
-    fams = city.families.family_id.to_numpy()
     for t in as_of:
         flags = {}
         for cat, types in cats.items():
-            hit = set()
+            hit = np.zeros(len(fams), dtype=bool)
             for et in types:
                 e = ev[et]
-                live = (~e.bias) & (e.day <= t) & (((e.day > t - 365)) | ((e.end_day == -1) & (e.day <= t)) | (e.end_day > t - 365))
-                if et in ("offence",):
+                # an event counts if it started in the 12 months to t, or was still open during them
+                live = (~e.bias) & (e.day <= t) & ((e.day > t - 365) | (e.end_day == -1) | (e.end_day > t - 365))
+                if et == "offence":  # proven offences by 10-17-year-olds
                     live &= e.outcome.isin(["CHARGED", "CAUTION", "COMMUNITY_RESOLUTION"]).to_numpy()
-                    live &= ((e.day - P.dob.to_numpy()[e.pidx]) / 365.25 < 18).to_numpy()
+                    live &= ((e.day - dob[e.pidx]) / 365.25 < 18).to_numpy()
                 if et == "neet":
                     live &= (e.code == "NEET").to_numpy()
-                hit.update(fam_of[e.pidx[live]])
-            flags[cat] = np.isin(fams, list(hit))
+                hit |= families_of(e.pidx[live])
+            flags[cat] = hit
         ae = ev["ae_attendance"]
         a = ae[(ae.day > t - 365) & (ae.day <= t)].groupby("pidx").size()
         hv = ev["health_visiting"]
         h = hv[(hv.day > t - 365) & (hv.day <= t) & hv.concern]
-        flags["health"] |= np.isin(fams, list(set(fam_of[a[a >= 3].index]) | set(fam_of[h.pidx])))
+        flags["health"] |= families_of(a[a >= 3].index) | families_of(h.pidx)
         at = ev["attendance_term"]
         at = at[(at.end_day <= t) & (at.end_day > t - 365)]
         g = at.groupby("pidx")[["sessions_possible", "sessions_authorised", "sessions_unauthorised"]].sum()
-        pa_ = g.index[(g.sessions_authorised + g.sessions_unauthorised) >= 0.1 * g.sessions_possible]
+        persistent = g.index[(g.sessions_authorised + g.sessions_unauthorised) >= 0.1 * g.sessions_possible]
         ex = ev["exclusion_fixed"]
         ex = ex[(ex.day > t - 365) & (ex.day <= t)].groupby("pidx").size()
         pe = ev["exclusion_permanent"]
         pe = pe[(pe.day > t - 365) & (pe.day <= t)]
-        school = set(fam_of[pa_]) | set(fam_of[ex[ex >= 3].index]) | set(fam_of[pe.pidx])
-        flags["school_attendance"] = np.isin(fams, list(school))
-        order = ["crime_asb", "school_attendance", "children_need_help", "worklessness", "domestic_abuse", "health"]
+        flags["school_attendance"] = families_of(persistent) | families_of(ex[ex >= 3].index) | families_of(pe.pidx)
         frame = pd.DataFrame({"family_id": fams, "as_of": pd.Timestamp(EPOCH + np.timedelta64(t, "D")), **{k: flags[k] for k in order}})
         frame["n_problems"] = frame[order].sum(axis=1)
         frame["eligible"] = frame.n_problems >= 2
@@ -234,8 +241,11 @@ def _family_problems(city, ev) -> pd.DataFrame:
 
 
 def _to_ts(day: np.ndarray) -> pd.Series:
-    d = pd.Series(day)
-    return pd.to_datetime(d.where(d != -1), unit="D")
+    """Day numbers -> datetime64 (no float round trip); -1 means 'no date'."""
+    d = np.asarray(day).astype(np.int64)
+    out = (EPOCH + d.astype("timedelta64[D]")).astype("datetime64[ns]")
+    out[d == -1] = np.datetime64("NaT")
+    return pd.Series(out)
 
 
 def generate_city(families: int, seed: int, out: Path, truth: Path, progress: bool = False,

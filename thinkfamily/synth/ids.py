@@ -27,7 +27,7 @@ def nhs_check_digit(first9: np.ndarray) -> np.ndarray:
 def nhs_is_valid(numbers: np.ndarray) -> np.ndarray:
     """True where a string is 10 digits with a correct mod-11 check digit."""
     s = np.asarray(numbers, dtype=object)
-    ok = np.array([isinstance(x, str) and len(x) == 10 and x.isdigit() for x in s])
+    ok = np.array([isinstance(x, str) and len(x) == 10 and x.isdigit() for x in s], dtype=bool)
     out = np.zeros(len(s), dtype=bool)
     if ok.any():
         digits = np.array([[int(c) for c in x] for x in s[ok]])
@@ -63,7 +63,7 @@ def upn_check_letter(body12: np.ndarray) -> np.ndarray:
 
 def upn_is_valid(upns: np.ndarray) -> np.ndarray:
     s = np.asarray(upns, dtype=object)
-    ok = np.array([isinstance(x, str) and len(x) == 13 and x[1:].isdigit() for x in s])
+    ok = np.array([isinstance(x, str) and len(x) == 13 and x[1:].isdigit() for x in s], dtype=bool)
     out = np.zeros(len(s), dtype=bool)
     if ok.any():
         body = np.array([[int(c) for c in x[1:]] for x in s[ok]])

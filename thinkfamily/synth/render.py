@@ -132,18 +132,20 @@ def person_values(ctx: Ctx, src: Source, role: str, pidx: np.ndarray, day: np.nd
     errs = [[] for _ in range(n)]
 
     def note(mask, name):
-        for i in np.flatnonzero(mask & has):
+        for i in np.flatnonzero(mask & has).tolist():
             errs[i].append(name)
 
     vals: dict[str, np.ndarray] = {}
-    first = P.first_name.to_numpy()[ix].copy()
-    last = P.last_name.to_numpy()[ix].copy()
+    first = P.first_name.to_numpy()[ix].astype(object)
+    last = P.last_name.to_numpy()[ix].astype(object)
     if {"first_name", "last_name", "full_name"} & attrs:
         u = rng.random((6, n))
-        m = u[0] < r.nickname
-        nick, ok = corrupt.nickname(rng, first)
-        first = np.where(m & ok, nick, first)
-        note(m & ok, "nickname")
+        m = np.flatnonzero((u[0] < r.nickname) & has)
+        nick, ok = corrupt.nickname(rng, first[m])
+        first[m[ok]] = nick[ok]
+        nicked = np.zeros(n, dtype=bool)
+        nicked[m[ok]] = True
+        note(nicked, "nickname")
         alt = P.alt_last_name.to_numpy()[ix]
         m = (u[1] < r.changed_surname) & pd.notna(alt)
         last = np.where(m, alt, last)
@@ -154,8 +156,9 @@ def person_values(ctx: Ctx, src: Source, role: str, pidx: np.ndarray, day: np.nd
         note(m, "hyphenated_surname")
         m = u[3] < r.typo
         which = u[4] < 0.5
-        first = np.where(m & which, corrupt.typo(rng, first), first)
-        last = np.where(m & ~which, corrupt.typo(rng, last), last)
+        fm, lm = np.flatnonzero(m & which), np.flatnonzero(m & ~which)
+        first[fm] = corrupt.typo(rng, first[fm])
+        last[lm] = corrupt.typo(rng, last[lm])
         note(m, "typo")
         m = u[5] < r.name_swap
         first, last = np.where(m, last, first), np.where(m, first, last)
@@ -185,7 +188,7 @@ def person_values(ctx: Ctx, src: Source, role: str, pidx: np.ndarray, day: np.nd
             vals[a] = P[a].to_numpy()[ix].copy()
     if "nhs_number" in attrs:
         m = rng.random(n) < r.nhs_corrupt
-        vals["nhs_number"] = np.where(m, corrupt.corrupt_nhs(rng, vals["nhs_number"]), vals["nhs_number"])
+        vals["nhs_number"][m] = corrupt.corrupt_nhs(rng, vals["nhs_number"][m])
         note(m, "nhs_corrupt")
     for a in strong:
         m = (rng.random(n) < r.identifier_missing) & pd.notna(vals[a])
@@ -203,7 +206,7 @@ def person_values(ctx: Ctx, src: Source, role: str, pidx: np.ndarray, day: np.nd
         vals["town"] = g.town.to_numpy()
         pc = g.postcode.to_numpy().copy()
         m = rng.random(n) < r.postcode_format
-        pc = np.where(m, corrupt.postcode_variant(rng, pc), pc)
+        pc[m] = corrupt.postcode_variant(rng, pc[m])
         note(m, "postcode_format")
         m = rng.random(n) < r.postcode_missing
         pc = np.where(m, None, pc)
