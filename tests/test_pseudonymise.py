@@ -89,26 +89,45 @@ def test_bad_key_or_purpose_is_a_config_error():
         hmac_token("v", KEY, "a|b")
 
 
+PERSON = {
+    "record_id": "gp_registrations|k1|subject", "source": "gp_registrations", "record_key": "k1", "role": "subject",
+    "source_person_ref": "GP-77", "first_name": "Zoë", "first_name_folded": "zoe", "first_name_canonical": "zoe",
+    "last_name": "Brontë", "last_name_folded": "bronte", "dob": dt.date(2010, 2, 1), "dob_flag": "ok", "sex": "F",
+    "nhs_number": "9434765919", "nhs_number_valid": True, "address_line1": "12 HIGH STREET", "postcode": "BS1 4DJ",
+    "postcode_district": "BS1", "uprn": "100023336956", "valid_date": dt.date(2024, 1, 1), "_batch_id": "b1",
+}
+
+
+def person_frame(spark, table):
+    full = table.struct_type("full")
+    return spark.createDataFrame([tuple(PERSON.get(f.name) for f in full.fields)], full)
+
+
 def test_analyst_view_of_person_record_has_no_cleartext(spark):
     table = load_canonical("person_record")
-    full = table.struct_type("full")
-    values = {
-        "person_record_id": "pr1", "source": "gp_registrations", "source_record_key": "k1", "role": "subject",
-        "first_name": "Zoë", "last_name": "Brontë", "first_name_folded": "zoe", "dob": dt.date(2010, 2, 1),
-        "dob_raw": "01/02/2010", "dob_flag": "ok", "birth_year": 2010, "sex": "F", "nhs_number": "9434765919",
-        "nhs_number_valid": True, "postcode": "BS1 4DJ", "postcode_district": "BS1", "uprn": 100023336956,
-        "last_name_tokens": ["bronte"],
-    }
-    df = spark.createDataFrame([tuple(values.get(f.name) for f in full.fields)], full)
-    out = pseudonymise_table(df, table, KEY)
+    out = pseudonymise_table(person_frame(spark, table), table, KEY)
     assert out.schema == table.struct_type("analyst")
     row = out.first().asDict()
-    assert row["nhs_number"] == py_token("9434765919", purpose="nhs_number")
-    assert row["uprn"] == py_token("100023336956", purpose="uprn")
+    assert row["nhs_token"] == py_token("9434765919", purpose="nhs_number")
+    assert row["uprn_token"] == py_token("100023336956", purpose="uprn")
+    assert row["source_person_ref_token"] == py_token("gp_registrations|GP-77", purpose="person_ref")
+    assert row["first_name_token"] == py_token("zoe", purpose="first_name")
     assert row["birth_year"] == 2010 and row["postcode_district"] == "BS1" and row["sex"] == "F"
     text = repr(row)
-    for cleartext in ("9434765919", "Zoë", "zoe", "Brontë", "bronte", "2010-02-01", "01/02/2010", "BS1 4DJ", "100023336956"):
+    for cleartext in ("9434765919", "Zoë", "zoe", "Brontë", "bronte", "2010-02-01", "BS1 4DJ", "100023336956",
+                      "HIGH STREET", "GP-77"):
         assert cleartext not in text
+
+
+def test_schema_driven_view_matches_the_silver_mapping(spark):
+    """person_record.yaml is the contract: the silver job's own pseudonymising select agrees."""
+    mapping = pytest.importorskip("thinkfamily.mapping")
+    table = load_canonical("person_record")
+    df = person_frame(spark, table)
+    assert df.columns == mapping.PERSON_RECORD_IDENTIFIABLE_COLUMNS
+    ours = pseudonymise_table(df, table, KEY)
+    theirs = df.transform(mapping.pseudonymised_persons(lambda c, p: hmac_token(c, KEY, p)))
+    assert_df_equality(ours, theirs, ignore_nullable=True)
 
 
 def test_default_key_is_announced_once_and_never_logged(env, monkeypatch, caplog):

@@ -54,7 +54,7 @@ _SPARK_TYPES: dict[str, DataType] = {
     "array<string>": ArrayType(StringType(), containsNull=True),
     "map<string,string>": MapType(StringType(), StringType(), valueContainsNull=True),
 }
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME = re.compile(r"^_?[a-z][a-z0-9_]*$")  # a leading underscore marks lineage columns
 
 
 class CanonicalColumn(Strict):
@@ -65,8 +65,15 @@ class CanonicalColumn(Strict):
     analyst: AnalystAction | None = Field(
         None, description="what the analyst view does with the column; default: token if pii is direct, else keep"
     )
+    analyst_name: str | None = Field(None, description="the column's name in the analyst view (default: the same)")
     token_purpose: str | None = Field(
         None, description="HMAC purpose label; columns sharing a purpose get joinable tokens (default: the column name)"
+    )
+    token_input: str | None = Field(
+        None, description="Spark SQL over the full view giving the value to tokenise (default: the column)"
+    )
+    analyst_expr: str | None = Field(
+        None, description="Spark SQL over the full view; the column then exists only in the analyst view"
     )
     allowed: list[str] | None = Field(None, description="the only values the column may hold")
     derived_from: str | None = Field(None, description="the standardise function that makes it")
@@ -74,14 +81,19 @@ class CanonicalColumn(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "CanonicalColumn":
-        if not _NAME.match(self.name):
-            raise ValueError(f"column name {self.name!r} must be lower_snake_case")
+        for n in (self.name, self.analyst_name):
+            if n is not None and not _NAME.match(n):
+                raise ValueError(f"column name {n!r} must be lower_snake_case")
         if self.pii == "direct" and self.action == "keep":
             raise ValueError(f"column {self.name!r} is a direct identifier: analyst must be token or drop")
-        if self.token_purpose is not None and self.action != "token":
-            raise ValueError(f"column {self.name!r}: token_purpose is only for tokenised columns")
+        if self.pii == "direct" and self.analyst_expr is not None:
+            raise ValueError(f"column {self.name!r}: a direct identifier cannot be derived for the analyst view")
+        if (self.token_purpose or self.token_input) and self.action != "token":
+            raise ValueError(f"column {self.name!r}: token_purpose/token_input are only for tokenised columns")
         if self.token_purpose is not None and "|" in self.token_purpose:
             raise ValueError(f"column {self.name!r}: token_purpose may not contain '|'")
+        if self.analyst_name is not None and self.action == "drop":
+            raise ValueError(f"column {self.name!r}: analyst_name is meaningless for a dropped column")
         return self
 
     @property
@@ -93,6 +105,14 @@ class CanonicalColumn(Strict):
     @property
     def purpose(self) -> str:
         return self.token_purpose or self.name
+
+    def in_view(self, view: View) -> bool:
+        if view == "full":
+            return self.analyst_expr is None
+        return self.action != "drop"
+
+    def view_name(self, view: View) -> str:
+        return self.analyst_name or self.name if view == "analyst" else self.name
 
     def spark_type(self, view: View = "full") -> DataType:
         if view == "analyst" and self.action == "token":
@@ -114,15 +134,18 @@ class CanonicalTable(Strict):
     def _check(self) -> "CanonicalTable":
         if not _NAME.match(self.name):
             raise ValueError(f"name {self.name!r} must be lower_snake_case")
+        for view in ("full", "analyst"):
+            names = [c.view_name(view) for c in self.columns if c.in_view(view)]  # type: ignore[arg-type]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate column names in the {view} view: {dupes}")
         names = [c.name for c in self.columns]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"duplicate column names {dupes}")
         for k in self.key:
             if k not in names:
                 raise ValueError(f"key column {k!r} is not declared")
-            if self.column(k).nullable:
-                raise ValueError(f"key column {k!r} must be nullable: false")
+            c = self.column(k)
+            if c.nullable or c.action != "keep" or c.analyst_expr is not None:
+                raise ValueError(f"key column {k!r} must be nullable: false and kept as it is in both views")
         has_direct = any(c.pii == "direct" for c in self.columns)
         if has_direct and not self.restricted_table:
             raise ValueError("direct identifiers need a restricted_table for the cleartext view")
@@ -134,19 +157,16 @@ class CanonicalTable(Strict):
                 return c
         raise KeyError(name)
 
-    @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
+    def column_names(self, view: View = "full") -> list[str]:
+        return [c.view_name(view) for c in self.view_columns(view)]
 
     def view_columns(self, view: View = "full") -> list[CanonicalColumn]:
-        if view == "full":
-            return list(self.columns)
-        return [c for c in self.columns if c.action != "drop"]
+        return [c for c in self.columns if c.in_view(view)]
 
     def struct_type(self, view: View = "full") -> StructType:
         """The Spark schema of the full (restricted) or analyst view."""
         return StructType(
-            [StructField(c.name, c.spark_type(view), nullable=c.nullable) for c in self.view_columns(view)]
+            [StructField(c.view_name(view), c.spark_type(view), nullable=c.nullable) for c in self.view_columns(view)]
         )
 
     def table_name(self, view: View = "full") -> str:
@@ -188,11 +208,11 @@ def conform(df: DataFrame, table: CanonicalTable, view: View = "full") -> DataFr
     A missing column is a PipelineError naming the table and the columns, never a silent
     null column. Extra columns are left behind by the select.
     """
-    wanted = table.view_columns(view)
-    missing = [c.name for c in wanted if c.name not in df.columns]
+    wanted = [(c.view_name(view), c.spark_type(view)) for c in table.view_columns(view)]
+    missing = [n for n, _ in wanted if n not in df.columns]
     if missing:
         raise PipelineError(
             f"canonical table {table.table_name(view)}: frame lacks column(s) {missing}",
             hint=f"schemas/canonical/{table.name}.yaml lists the columns a mapping must produce",
         )
-    return df.select(*[F.col(c.name).cast(c.spark_type(view)).alias(c.name) for c in wanted])
+    return df.select(*[F.col(n).cast(t).alias(n) for n, t in wanted])

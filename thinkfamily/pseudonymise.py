@@ -93,12 +93,20 @@ def pseudonymise_columns(
 
 
 def pseudonymise_table(df: DataFrame, table: CanonicalTable, key: bytes) -> DataFrame:
-    """The analyst view of a full canonical frame: tokens for 'token' columns (each with its
-    schema purpose), 'drop' columns removed, the rest kept; then conformed to the schema."""
+    """The analyst view of a full canonical frame, as its YAML says: 'token' columns become
+    tokens of their value (or of ``token_input``) under their purpose and ``analyst_name``,
+    'drop' columns go, ``analyst_expr`` columns are derived, the rest are kept."""
     full = conform(df, table, "full")
     cols = []
     for c in table.view_columns("analyst"):
-        cols.append(hmac_token(F.col(c.name), key, c.purpose).alias(c.name) if c.action == "token" else F.col(c.name))
+        name = c.view_name("analyst")
+        if c.analyst_expr is not None:
+            cols.append(F.expr(c.analyst_expr).alias(name))
+        elif c.action == "token":
+            value = F.expr(c.token_input) if c.token_input else F.col(c.name)
+            cols.append(hmac_token(value, key, c.purpose).alias(name))
+        else:
+            cols.append(F.col(c.name).alias(name))
     return conform(full.select(*cols), table, "analyst")
 
 
