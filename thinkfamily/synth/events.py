@@ -209,9 +209,10 @@ def make_events(cfg: SynthConfig, rng: np.random.Generator, city: City) -> dict[
     enr = att.drop_duplicates(["pidx", "academic_year"]).copy()
     enr["day"] = enr.academic_year.map(lambda ay: days(CENSUS_DAYS[ay]))
     sept = enr.academic_year.str[:4].astype(int).to_numpy()
-    age_sep = (np.array([days(f"{y}-09-01") for y in sept]) - m.dob[enr.pidx]) / 365.25
+    sept1 = {y: days(f"{y}-09-01") for y in np.unique(sept)}
+    age_sep = (pd.Series(sept).map(sept1).to_numpy() - m.dob[enr.pidx]) / 365.25
     enr["code"] = np.where(age_sep < 5, "R", "Y" + np.floor(age_sep - 4).astype(int).clip(1, 13).astype(str))
-    school_of = rng.integers(0, 90, n_people) + np.where(age_sep.size and True, 0, 0)
+    school_of = rng.integers(0, 90, n_people)
     enr["school_urn"] = (100000 + m.fidx[enr.pidx] % 7 * 17 + school_of[enr.pidx] + (age_sep >= 11) * 500).astype(str)
     ev["school_enrolment"] = enr[["pidx", "day", "code", "school_urn", "academic_year", "bias"]].reset_index(drop=True)
     pupils = np.unique(att.pidx.to_numpy())
