@@ -61,14 +61,16 @@ def test_failing_error_suite_raises_readable_message(people):
         exp("expect_column_values_to_be_between", column="score", min_value=0, max_value=5),
         exp("expect_column_values_to_be_in_set", "warn", column="sex", value_set=["F", "M"]),
         exp("expect_column_to_exist", column="nhs_number"),
+        exp("expect_column_values_to_not_be_null", column="upn"),
     ])
     result = run_suite(people, suite, pii_columns=[], table="silver.people", docs_dir=None)
     with pytest.raises(DataQualityError) as err:
         enforce(result)
     message = str(err.value)
-    assert message.startswith("silver.people: data-quality suite 'keys' failed 2 blocking expectation(s): ")
+    assert message.startswith("silver.people: data-quality suite 'keys' failed 3 blocking expectation(s): ")
     assert "expect_column_values_to_be_between(score): 2 unexpected (50.00%)" in message
     assert "expect_column_to_exist(nhs_number)" in message
+    assert 'expect_column_values_to_not_be_null(upn) could not run: The column "upn" in BatchData does not exist.' in message
     assert "expect_column_values_to_be_in_set" not in message  # warn-level: logged, not blocking
     assert "\n" not in message
 
@@ -99,6 +101,15 @@ def test_pii_samples_never_in_result_nor_html(people, tmp_path):
         assert "Zebedee" not in text and "Quarrington" not in text, page.name
     run_page = next(p for p in pages if p.suffix == ".html" and p != index).read_text(encoding="utf-8")
     assert "personal data: values not shown" in run_page
+
+
+def test_spark_error_text_is_withheld_for_personal_data():
+    info = {"MetricConfigurationID(...)": {"raised_exception": True, "exception_message":
+            "An error occurred while calling o1.collect.\n: org.apache.spark.SparkException: Job aborted: "
+            f"org.apache.spark.SparkNumberFormatException: The value '{PLANTED}' cannot be cast to INT"}}
+    assert dq._error_message(info, pii=True) == "raised SparkNumberFormatException (details withheld: personal data)"
+    assert dq._error_message(info, pii=False).startswith("SparkNumberFormatException: The value ")
+    assert dq._error_message({"raised_exception": False}, pii=False) is None
 
 
 def test_index_lists_every_run(people, tmp_path):

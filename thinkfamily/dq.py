@@ -290,14 +290,39 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_JAVA_EXC = re.compile(r"(?:[a-z_$][\w$]*\.)+([A-Z][\w$]*(?:Exception|Error))")
+
+
+def _error_message(info: dict[str, Any], pii: bool) -> str | None:
+    """The first exception GX recorded, shortened to one line.
+
+    GX keys exception_info by metric when a metric failed, else has the flat form. Spark's
+    messages can quote row values, so for personal-data columns only the exception class is kept
+    (GX's own 'column does not exist' message is safe and kept).
+    """
+    entries = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    for entry in entries:
+        if not entry.get("raised_exception"):
+            continue
+        text = str(entry.get("exception_message") or "").strip()
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if text.startswith("Error: The column"):
+            return _short(lines[0].removeprefix("Error: "), 200)
+        # the innermost Java exception (last on its line) says what went wrong
+        java = next(((ln, found[-1]) for ln in lines for found in [list(_JAVA_EXC.finditer(ln))] if found), None)
+        if pii:
+            return f"raised {java[1].group(1) if java else 'an exception'} (details withheld: personal data)"
+        if java:
+            line, match = java
+            return _short(f"{match.group(1)}: {line[match.end():].lstrip(': ')}".rstrip(": "), 200)
+        return _short(lines[0] if lines else "GX raised an exception", 200)
+    return None
+
+
 def _outcome(spec: ExpectationSpec, severity: Severity, pii: bool, gx_result: Any) -> ExpectationOutcome:
     columns = spec.columns()
     result = dict(gx_result.result or {})
-    info = gx_result.exception_info or {}
-    error = None
-    if info.get("raised_exception"):
-        message = str(info.get("exception_message") or "GX raised an exception").strip().splitlines()
-        error = _short(message[0] if message else "GX raised an exception", 200)
+    error = _error_message(gx_result.exception_info or {}, pii)
     observed = result.get("observed_value")
     samples = () if pii else tuple(_short(v) for v in (result.get("partial_unexpected_list") or [])[:SAMPLE_COUNT])
     count = result.get("unexpected_count")
