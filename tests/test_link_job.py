@@ -1,0 +1,141 @@
+"""The link job end to end on a small corrupted population: deterministic and probabilistic
+links, stable ids across days, a never-seen source, families from shared UPRN + declared
+parent, and the Spark backend on the same settings."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import defaultdict
+
+import pytest
+from pyspark.sql import functions as F
+
+from test_link_synth import make_people, make_records, record, to_df
+from thinkfamily import lake
+from thinkfamily.linkage.prepare import deterministic_edges
+
+PEOPLE = make_people(60, seed=11)
+
+
+def _family_rows():
+    base = {"nhs": None, "ethnicity": "Mixed", "line1": "1 ORCHARD ROW", "postcode": "BS5 9QA"}
+    mum = base | {"person": "FAM1", "sex": "F", "first": "zainab", "last": "okonjo", "dob": dt.date(1988, 4, 2), "uprn": "U1"}
+    kid = base | {"person": "FAM2", "sex": "M", "first": "tobias", "last": "okonjo", "dob": dt.date(2014, 9, 9), "uprn": "U1"}
+    lodger = base | {"person": "FAM3", "sex": "M", "first": "piotr", "last": "zielinski", "dob": dt.date(1979, 1, 30), "uprn": "U1"}
+    dad = base | {"person": "FAM4", "sex": "M", "first": "emeka", "last": "adeyemi", "dob": dt.date(1985, 2, 14),
+                  "uprn": "U2", "line1": "9 DOCK LANE", "postcode": "BS1 4DJ"}
+    rows = [record(mum, "school", "m1", valid_date=dt.date(2020, 1, 1)),
+            record(kid, "school", "k1", valid_date=dt.date(2020, 1, 1)),
+            record(lodger, "housing", "l1", valid_date=dt.date(2022, 6, 1)),
+            record(dad, "police", "d1", valid_date=dt.date(2021, 3, 1))]
+    return rows
+
+
+def _write(spark, env, rows, relationships=()):
+    lake.overwrite(to_df(spark, rows), env.table("silver", "person_record_identifiable"))
+    rel = spark.createDataFrame(list(relationships), "source string, record_key string, from_record_id string, "
+                                "to_record_id string, relationship string, valid_date date")
+    lake.overwrite(rel, env.table("silver", "relationship"))
+
+
+def _pairs(mapping):
+    groups = defaultdict(list)
+    for k, v in mapping.items():
+        groups[v].append(k)
+    return {p for ks in groups.values() for p in itertools.combinations(sorted(ks), 2)}
+
+
+def _links(spark, env):
+    return {r.record_id: r for r in lake.read(spark, env.table("silver", "person_link")).collect()}
+
+
+@pytest.fixture(scope="module")
+def days(spark, env):
+    from jobs.link import run
+
+    env = env.with_paths(lake=env.lake + "/link_job")
+    day1 = make_records(PEOPLE[:50]) + _family_rows()
+    rel = [("police", "d1", "police|d1|subject", "school|k1|subject", "parent", dt.date(2021, 3, 1))]
+    _write(spark, env, day1, rel)
+    s1 = run(spark, env)
+    links1 = _links(spark, env)
+    fam1 = [r.asDict() for r in lake.read(spark, env.table("silver", "family_member")).collect()]
+    # day 2: ten new people, and a source nobody has seen before naming five known people
+    newcomer = [record(p, "brand_new_source", f"n{p['person']}", valid_date=dt.date(2024, 6, 1)) for p in PEOPLE[:5]]
+    day2 = day1 + make_records(PEOPLE[50:], seed=5) + newcomer
+    _write(spark, env, day2, rel)
+    s2 = run(spark, env)
+    return {"env": env, "day1": day1, "day2": day2, "s1": s1, "s2": s2, "links1": links1,
+            "links2": _links(spark, env), "fam1": fam1}
+
+
+def test_deterministic_edges_use_only_valid_identifiers_and_own_source_refs(spark):
+    p = PEOPLE[0]
+    rows = [record(p, "health", "h1", nhs=True), record(p, "gp", "g1", nhs=True),
+            record(p, "gp", "g2", nhs=True, nhs_number_valid=False, ref="R1"),
+            record(p, "police", "p1", ref="R1"), record(p, "police", "p2", ref="R1")]
+    edges = deterministic_edges(to_df(spark, rows), ["nhs_number", "source_person_ref"])
+    got = sorted((r.unique_id_l, r.unique_id_r, r.identifier) for r in edges.collect())
+    assert got == [("gp|g1|subject", "health|h1|subject", "nhs_number"),
+                   ("police|p1|subject", "police|p2|subject", "source_person_ref")]
+
+
+def test_day1_links_corrupted_variants_without_false_links(days):
+    truth = {r["record_id"]: r["true_person"] for r in days["day1"]}
+    pred = {k: v.person_id for k, v in days["links1"].items()}
+    tp, pp = _pairs(truth), _pairs(pred)
+    assert pp <= tp, "no false links"
+    assert len(tp & pp) / len(tp) >= 0.95
+    methods = {v.link_method for v in days["links1"].values()}
+    assert {"probabilistic", "singleton"} <= methods
+    assert days["s1"]["model_trained_now"] and days["s1"]["model_version"] == "v0001"
+
+
+def test_day2_keeps_ids_and_scores_with_the_saved_model(days):
+    unchanged = [k for k in days["links1"] if k in days["links2"]]
+    assert unchanged and all(days["links1"][k].person_id == days["links2"][k].person_id for k in unchanged)
+    assert not days["s2"]["model_trained_now"] and days["s2"]["model_version"] == "v0001"
+
+
+def test_a_source_added_by_yaml_alone_links(days):
+    l2 = days["links2"]
+    for p in PEOPLE[:5]:
+        assert l2[f"brand_new_source|n{p['person']}|subject"].person_id == l2[f"police|po{p['person']}|subject"].person_id
+
+
+def test_family_from_shared_uprn_and_declared_parent(days):
+    links = days["links1"]
+    pid = {name: links[rid].person_id for name, rid in
+           [("mum", "school|m1|subject"), ("kid", "school|k1|subject"), ("lodger", "housing|l1|subject"),
+            ("dad", "police|d1|subject")]}
+    fam = {r["person_id"]: r for r in days["fam1"]}
+    assert len({fam[pid[n]]["family_id"] for n in pid}) == 1
+    assert fam[pid["kid"]]["role"] == "child"
+    assert fam[pid["dad"]]["role"] == "carer"
+    assert fam[pid["mum"]]["role"] == "adult"
+    assert fam[pid["lodger"]]["from_date"] == dt.date(2022, 6, 1)
+    # adults from the synthetic population live alone: no family
+    assert all(links[f"police|po{p['person']}|subject"].person_id not in fam for p in PEOPLE[:50]
+               if (dt.date(2024, 1, 1) - p["dob"]).days > 18 * 366)
+
+
+def test_report_has_no_personal_data(days):
+    from pathlib import Path
+
+    text = Path(days["s2"]["report"]).read_text()
+    assert "zainab" not in text.lower() and "okonjo" not in text.lower()
+    assert "Blocking rules" in text
+
+
+@pytest.mark.slow
+def test_spark_backend_gives_the_same_people(spark, env, days):
+    from jobs.link import run
+
+    env2 = env.with_paths(lake=env.lake + "/link_spark")
+    rows = make_records(PEOPLE[:15])
+    _write(spark, env2, rows)
+    s = run(spark, env2, backend="spark", with_report=False)
+    truth = {r["record_id"]: r["true_person"] for r in rows}
+    pred = {k: v.person_id for k, v in _links(spark, env2).items()}
+    assert s["backend"] == "spark"
+    assert _pairs(pred) <= _pairs(truth) and len(_pairs(pred)) >= 0.9 * len(_pairs(truth))
