@@ -7,7 +7,14 @@ import pytest
 import yaml
 from pyspark.sql.types import DateType, MapType, StringType
 
-from thinkfamily.canonical import CANONICAL_TABLES, CanonicalTable, conform, load_canonical, load_canonical_tables, struct_type
+from thinkfamily.canonical import (
+    CANONICAL_TABLES,
+    CanonicalTable,
+    conform,
+    load_canonical,
+    load_canonical_tables,
+    struct_type,
+)
 from thinkfamily.errors import ConfigError, PipelineError
 from thinkfamily.sources import PERSON_FIELDS
 from thinkfamily.yamlconf import load_model

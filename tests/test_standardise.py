@@ -23,11 +23,11 @@ from thinkfamily.standardise import (
     house_numbers,
     load_nicknames,
     name_tokens,
-    ni_number_valid,
     nhs_number_valid,
+    ni_number_valid,
     normalise_address_line,
-    normalise_ni_number,
     normalise_nhs_number,
+    normalise_ni_number,
     normalise_upn,
     parse_date,
     postcode_district,
@@ -112,6 +112,25 @@ def test_canonical_first_name_resolves_nicknames(spark):
     ]
 
 
+def test_generator_nicknames_fold_back_to_the_full_name(spark):
+    """Every nickname the synthetic city injects resolves like its full name, but for
+    nicknames shared by two full names of the same sex (one lookup cannot return both)."""
+    corrupt = pytest.importorskip("thinkfamily.synth.corrupt")
+    shared = {("Harold", "Harry"), ("Gareth", "Gaz"), ("Josephine", "Jo")}
+    pairs = [(full, nick) for full, nicks in corrupt.NICKNAMES.items() for nick in nicks if (full, nick) not in shared]
+    rows = [(full, nick, sex) for full, nick in pairs for sex in ("M", "F")]
+    df = spark.createDataFrame(rows, "full string, nick string, sex string")
+    out = df.select(
+        "full", "nick",
+        F.coalesce(
+            canonical_first_name("full", sex=F.col("sex")) == canonical_first_name("nick", sex=F.col("sex")), F.lit(False)
+        ).alias("same"),
+    ).groupBy("full", "nick").agg(F.max("same").alias("same"))
+    unresolved = sorted((r.full, r.nick) for r in out.where(~F.col("same")).collect())
+    assert unresolved == []
+    assert len(pairs) >= 90
+
+
 def test_canonical_first_name_accepts_a_plain_mapping(spark):
     assert apply(spark, lambda c: canonical_first_name(c, {"bobby": "robert"}), ["Bobby", "Bob"]) == ["robert", "bob"]
 
@@ -165,6 +184,8 @@ DATE_CASES = [
     ("01-02-2010", dt.date(2010, 2, 1), "ok"),
     ("01.02.2010", dt.date(2010, 2, 1), "ok"),
     ("20100201", dt.date(2010, 2, 1), "ok"),
+    ("01022010", dt.date(2010, 2, 1), "ok"),
+    ("2010-02-01 13:45", dt.date(2010, 2, 1), "ok"),
     ("1 Feb 2010", dt.date(2010, 2, 1), "ok"),
     ("01-FEB-2010", dt.date(2010, 2, 1), "ok"),
     ("2010-02-01 00:00:00", dt.date(2010, 2, 1), "ok"),
@@ -211,7 +232,7 @@ def test_dob_in_range_and_day_month_swap(spark):
 def test_nhs_number_validation(spark):
     rng = random.Random(7)
     good = [valid_nhs(rng) for _ in range(20)]
-    nine_ten = next(n for n in ("%09d" % rng.randrange(10**9) for _ in range(1000)) if nhs_check(n) == 10)
+    nine_ten = next(n for n in (f"{rng.randrange(10**9):09d}" for _ in range(1000)) if nhs_check(n) == 10)
     bad_digit = good[0][:9] + str((int(good[0][9]) + 1) % 10)
     raw = good + ["943 476 5919", "943-476-5919", bad_digit, nine_ten + "0", "1111111111", "0000000000",
                   "94347659", "94347659190", "943476591X", "", None]

@@ -80,7 +80,7 @@ class CanonicalColumn(Strict):
     description: str = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _check(self) -> "CanonicalColumn":
+    def _check(self) -> CanonicalColumn:
         for n in (self.name, self.analyst_name):
             if n is not None and not _NAME.match(n):
                 raise ValueError(f"column name {n!r} must be lower_snake_case")
@@ -131,7 +131,7 @@ class CanonicalTable(Strict):
     columns: list[CanonicalColumn] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _check(self) -> "CanonicalTable":
+    def _check(self) -> CanonicalTable:
         if not _NAME.match(self.name):
             raise ValueError(f"name {self.name!r} must be lower_snake_case")
         for view in ("full", "analyst"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame
@@ -43,11 +43,11 @@ def token(value: str | None, key: bytes, purpose: str) -> str | None:
     _check(key, purpose)
     if value is None or value == "":
         return None
-    return hmac.new(bytes(key), f"{purpose}|{value}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(bytes(key), f"{purpose}|{value}".encode(), hashlib.sha256).hexdigest()
 
 
 def _tokens(values: Iterable[object], key: bytes, purpose: str) -> list[str | None]:
-    base = hmac.new(key, f"{purpose}|".encode("utf-8"), hashlib.sha256)
+    base = hmac.new(key, f"{purpose}|".encode(), hashlib.sha256)
     out: list[str | None] = []
     for v in values:
         if v is None or not isinstance(v, str) or v == "":  # None / NaN / blank stay null

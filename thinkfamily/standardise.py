@@ -16,11 +16,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -267,19 +267,23 @@ def split_full_name(col: Column | str) -> Column:
 DEFAULT_DATE_FORMATS: tuple[str, ...] = (
     "yyyy-M-d",
     "yyyy-M-d HH:mm:ss",
+    "yyyy-M-d HH:mm",
     "yyyy-M-d'T'HH:mm:ss",
     "d/M/yyyy",
     "d-M-yyyy",
     "d.M.yyyy",
     "d M yyyy",
     "yyyyMMdd",
+    "ddMMyyyy",
     "d MMM yyyy",
     "d-MMM-yyyy",
     "d/M/yy",
     "d-MMM-yy",
 )
 """Day-first UK formats. Month-first (US) formats are deliberately absent: a swapped
-day/month is a data error for linkage to tolerate (``swap_day_month``), not a format."""
+day/month is a data error for linkage to tolerate (``swap_day_month``), not a format.
+'yyyyMMdd' is tried before 'ddMMyyyy': read as yyyyMMdd, a ddMMyyyy value has month 19 or 20
+(the century digits), which is impossible, so the two never both succeed for modern years."""
 
 _DATE_SHAPED = r"^\s*(\d{1,4}[-/. ]\d{1,2}[-/. ]\d{1,4}|\d{8})(\s.*|T.*)?$"
 
