@@ -13,9 +13,14 @@ import pytest
 from thinkfamily.synth import SCALES, generate_city
 from thinkfamily.synth.catalog import catalog
 from thinkfamily.synth.config import ErrorRates
-from thinkfamily.synth.ids import nhs_is_valid, ni_numbers, nhs_numbers, upn_is_valid, upns
+from thinkfamily.synth.ids import (
+    nhs_is_valid,
+    nhs_numbers,
+    ni_numbers,
+    upn_is_valid,
+    upns,
+)
 from thinkfamily.synth.render import IDENTIFIERS
-
 
 
 def _digest(folder: Path) -> dict[str, str]:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from thinkfamily.synth.render import PII, Col, Ctx, Source
 
+
 def pc(role: str, attr: str, name: str, **kw) -> Col:
     """A person column: type and personal-data class follow from the attribute."""
     typ = "date" if attr == "dob" else "long" if attr == "uprn" else "string"

@@ -16,9 +16,19 @@ from thinkfamily.synth.catalog import catalog
 from thinkfamily.synth.cohort import CSE_COEF, YO_COEF, draw_cohort
 from thinkfamily.synth.config import COHORT_PERIODS, SCALES, SynthConfig
 from thinkfamily.synth.events import make_events
-from thinkfamily.synth.population import EPOCH, WE, WS, build_city, days
-from thinkfamily.synth.render import (Ctx, Source, _fmt_dates, csv_lines, fixed_lines, json_lines, person_values,
-                                      split_label, write_parquet, xml_lines)
+from thinkfamily.synth.population import EPOCH, WE, build_city, days
+from thinkfamily.synth.render import (
+    Ctx,
+    Source,
+    _fmt_dates,
+    csv_lines,
+    fixed_lines,
+    json_lines,
+    person_values,
+    split_label,
+    write_parquet,
+    xml_lines,
+)
 
 TEXT_FORMATS = ("csv", "fixed_width", "json", "xml")
 
@@ -313,11 +323,11 @@ def generate_city(families: int, seed: int, out: Path, truth: Path, progress: bo
     _write_truth(city.gazetteer, truth / "gazetteer.parquet")
     err_counts = links.errors.str.split(";").explode()
     summary = {
-        "families": int(len(f)), "persons": int(len(P)), "addresses": int(len(city.gazetteer)),
-        "rows": rows, "total_rows": int(sum(rows.values())), "malformed_rows": int(len(bad)),
+        "families": len(f), "persons": len(P), "addresses": len(city.gazetteer),
+        "rows": rows, "total_rows": int(sum(rows.values())), "malformed_rows": len(bad),
         "cohort_cse": int(cse_truth.label.sum()), "cohort_youth_offending": int(yo_truth.label.sum()),
         "injected_errors": {k: int(v) for k, v in sorted(err_counts[err_counts != ""].value_counts().items())},
-        "person_mentions": int(len(links)),
+        "person_mentions": len(links),
         "cohort_periods": [str(p) for p in COHORT_PERIODS],
     }
     manifest = {"generator": "thinkfamily.synth", "config": cfg.to_dict(), "window": ["2023-04-01", "2026-03-31"],

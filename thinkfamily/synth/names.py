@@ -7,7 +7,7 @@ written in cp1252 are dropped (several extracts are cp1252 files).
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def _weighted(values) -> tuple[np.ndarray, np.ndarray]:
     return names, w / w.sum()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _list(locale: str, attr: str) -> tuple[np.ndarray, np.ndarray]:
     provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
     return _weighted(getattr(provider, attr))

@@ -3,9 +3,9 @@ keys, per-file splits, malformed rows, and byte-deterministic writers for every 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -69,7 +69,7 @@ class Source:
     description: str
     format: str                               # csv | json | parquet | xml | fixed_width
     columns: list[Col]
-    build: Callable[["Ctx"], pd.DataFrame]    # frame with 'day', one pidx column per role, attribute columns
+    build: Callable[[Ctx], pd.DataFrame]    # frame with 'day', one pidx column per role, attribute columns
     roles: tuple[str, ...] = ("subject",)
     key_prefix: str = "R"
     options: dict = field(default_factory=dict)
