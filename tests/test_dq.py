@@ -33,9 +33,9 @@ def test_passing_suite(people, tmp_path):
         exp("expect_column_values_to_not_be_null", column="record_key"),
         exp("expect_column_values_to_be_between", column="score", min_value=0, max_value=10),
     ])
-    result = run_suite(people, suite, pii_columns=["full_name"], table="silver.people", docs_dir=str(tmp_path))
+    result = run_suite(people, suite, pii_columns=["full_name"], table="silver/people", docs_dir=str(tmp_path))
     assert result.success and result.evaluated == 3 and result.failed == []
-    assert result.summary_line().startswith("dq silver.people suite=ok: passed 3/3 expectations")
+    assert result.summary_line().startswith("dq silver/people suite=ok: passed 3/3 expectations")
     enforce(result)  # no exception
     assert not people.is_cached  # we cached for the run and let go afterwards
 
@@ -45,7 +45,7 @@ def test_failing_warn_suite_is_recorded_and_continues(people, caplog):
         exp("expect_column_values_to_be_in_set", column="sex", value_set=["F", "M", "U"]),
         exp("expect_column_values_to_not_be_null", column="record_key"),
     ])
-    result = run_suite(people, suite, pii_columns=[], table="bronze.people", docs_dir=None)
+    result = run_suite(people, suite, pii_columns=[], table="bronze/people", docs_dir=None)
     assert not result.success and result.evaluated == 2
     [bad] = result.failed
     assert (bad.type, bad.column, bad.severity) == ("expect_column_values_to_be_in_set", "sex", "warn")
@@ -63,11 +63,11 @@ def test_failing_error_suite_raises_readable_message(people):
         exp("expect_column_to_exist", column="nhs_number"),
         exp("expect_column_values_to_not_be_null", column="upn"),
     ])
-    result = run_suite(people, suite, pii_columns=[], table="silver.people", docs_dir=None)
+    result = run_suite(people, suite, pii_columns=[], table="silver/people", docs_dir=None)
     with pytest.raises(DataQualityError) as err:
         enforce(result)
     message = str(err.value)
-    assert message.startswith("silver.people: data-quality suite 'keys' failed 3 blocking expectation(s): ")
+    assert message.startswith("silver/people: data-quality suite 'keys' failed 3 blocking expectation(s): ")
     assert "expect_column_values_to_be_between(score): 2 unexpected (50.00%)" in message
     assert "expect_column_to_exist(nhs_number)" in message
     assert 'expect_column_values_to_not_be_null(upn) could not run: The column "upn" in BatchData does not exist.' in message
@@ -83,7 +83,7 @@ def test_pii_samples_never_in_result_nor_html(people, tmp_path):
         exp("expect_column_distinct_values_to_be_in_set", column="full_name", value_set=["Amy Jones"]),
     ])
     docs = tmp_path / "_dq" / "docs"
-    result = run_suite(people, suite, pii_columns=["full_name"], table="silver.people", docs_dir=str(docs))
+    result = run_suite(people, suite, pii_columns=["full_name"], table="silver/people", docs_dir=str(docs))
     assert len(result.failed) == 4
     regex, not_in_set, not_null, distinct = result.failed
     assert regex.unexpected_count == 1 and not_in_set.unexpected_count == 1 and not_null.unexpected_count == 1
@@ -114,10 +114,10 @@ def test_spark_error_text_is_withheld_for_personal_data():
 
 def test_index_lists_every_run(people, tmp_path):
     suite = SuiteSpec(name="rows", expectations=[exp("expect_table_row_count_to_be_between", min_value=1)])
-    for table in ("bronze.a", "bronze.b"):
+    for table in ("bronze/a", "bronze/b"):
         run_suite(people, suite, pii_columns=[], table=table, docs_dir=str(tmp_path))
     index = (tmp_path / "index.html").read_text(encoding="utf-8")
-    assert "bronze.a" in index and "bronze.b" in index
+    assert "bronze/a" in index and "bronze/b" in index
     assert len(list((tmp_path / "runs").glob("*.html"))) == 2
 
 
@@ -158,11 +158,11 @@ def test_results_rows_shape_and_delta_append(spark, env, people):
         exp("expect_column_values_to_not_be_null", column="full_name"),
         exp("expect_column_values_to_not_be_null", column="record_key"),
     ])
-    result = run_suite(people, suite, pii_columns=["full_name"], table="silver.people", docs_dir=None, run_id="run-1")
+    result = run_suite(people, suite, pii_columns=["full_name"], table="silver/people", docs_dir=None, run_id="run-1")
     rows = result.to_rows()
     assert [r[:8] for r in rows] == [
-        ("run-1", "silver.people", "shape", "expect_column_values_to_not_be_null", "full_name", "warn", False, 1),
-        ("run-1", "silver.people", "shape", "expect_column_values_to_not_be_null", "record_key", "warn", True, None),
+        ("run-1", "silver/people", "shape", "expect_column_values_to_not_be_null", "full_name", "warn", False, 1),
+        ("run-1", "silver/people", "shape", "expect_column_values_to_not_be_null", "record_key", "warn", True, None),
     ]
     assert all(len(r) == len(dq.RESULT_COLUMNS) and isinstance(r[-1], dt.datetime) for r in rows)
 

@@ -19,10 +19,11 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -58,7 +59,9 @@ DOCS_RUNS = "runs"
 # --------------------------------------------------------------------------- suite declaration
 def _gx_expectation(type_: str, kwargs: dict[str, Any], meta: dict[str, Any] | None = None) -> Any:
     """The GX Expectation object for a snake_case type name and its arguments."""
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
 
     return ExpectationConfiguration(type=type_, kwargs=dict(kwargs), meta=meta).to_domain_obj()
 
@@ -77,7 +80,9 @@ def _is_map_expectation(type_: str) -> bool:
 
 def known_expectation_types() -> list[str]:
     import great_expectations  # noqa: F401  (registers the core expectations)
-    from great_expectations.expectations.registry import list_registered_expectation_implementations
+    from great_expectations.expectations.registry import (
+        list_registered_expectation_implementations,
+    )
 
     return sorted(list_registered_expectation_implementations())
 
@@ -100,10 +105,10 @@ class ExpectationSpec(Strict):
         return value
 
     @model_validator(mode="after")
-    def _valid_kwargs(self) -> "ExpectationSpec":
+    def _valid_kwargs(self) -> ExpectationSpec:
         try:
             _gx_expectation(self.type, self.kwargs)
-        except Exception as exc:  # GX validates with pydantic v1; report its field errors tersely
+        except Exception as exc:  # noqa: BLE001 -- any GX rejection is a config error; pydantic v1 field errors reported tersely
             errors = getattr(exc, "errors", None)
             if callable(errors):
                 parts = [f"kwargs.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors()]
@@ -189,7 +194,7 @@ class DQResult:
     severity: Severity
     outcomes: tuple[ExpectationOutcome, ...]
     seconds: float
-    checked_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def success(self) -> bool:
@@ -343,7 +348,7 @@ def _outcome(spec: ExpectationSpec, severity: Severity, pii: bool, gx_result: An
 
 
 def run_suite(
-    df: "DataFrame",
+    df: DataFrame,
     suite: SuiteSpec,
     *,
     pii_columns: Iterable[str],
@@ -352,6 +357,8 @@ def run_suite(
     run_id: str | None = None,
 ) -> DQResult:
     """Validate ``df`` against ``suite``; write the HTML report under ``docs_dir`` when given.
+
+    ``table`` is `layer/name` (e.g. `silver/person_record`), the name `thinkfamily status` uses.
 
     Pass 1 runs every expectation with BOOLEAN_ONLY (about 4x cheaper than SUMMARY). Only when
     something fails, pass 2 re-runs just the failed expectations with BASIC to count unexpected
@@ -422,16 +429,16 @@ def results_schema() -> Any:
     ])
 
 
-def results_path(env: "EnvConfig") -> str:
+def results_path(env: EnvConfig) -> str:
     return env.table("_dq", "results")
 
 
-def docs_path(env: "EnvConfig") -> str:
+def docs_path(env: EnvConfig) -> str:
     """Where the data-quality HTML report lives: <lake>/_dq/docs."""
     return f"{env.lake.rstrip('/')}/_dq/docs"
 
 
-def write_results(spark: "SparkSession", env: "EnvConfig", results: Iterable[DQResult]) -> int:
+def write_results(spark: SparkSession, env: EnvConfig, results: Iterable[DQResult]) -> int:
     """Append the outcome rows of ``results`` to the `_dq/results` Delta table; returns rows written."""
     from thinkfamily import lake
 
