@@ -267,21 +267,26 @@ def _file_verdict(src: SourceSchema, f: FileFacts, counts) -> FileOutcome:
     if counts is None:  # no records at all: a header-only CSV (whitespace-only files failed earlier)
         if src.format == "xml":
             return FileOutcome(f, "failed", f"no <{src.options.row_tag}> elements found: wrong format or options.row_tag?")
+        header = readers.parse_header(f.head or "", src) if src.format == "csv" and src.options.header else []
+        missing = [c for c in src.required_columns if header and c not in header]
+        if missing:
+            hint = readers.delimiter_hint(f.head or "", src)
+            return FileOutcome(f, "failed", f"missing required column(s) {missing}{hint}", missing_columns=missing)
         return FileOutcome(f, "landed", "no data rows (header only)")
     columns = sorted(set(counts.columns))
     extra = [c for c in columns if c not in declared]
     missing = [c for c in declared if c not in columns]
     base = dict(rows_read=counts.read, extra_columns=extra, missing_columns=missing)
+    if counts.malformed == counts.read:
+        first = counts.first_error
+        return FileOutcome(f, "failed", f"cannot be read as {src.format}: all {counts.read} record(s) malformed "
+                                        f"(line {first._line}: {first._error})", **base)
     missing_required = [c for c in src.required_columns if c in missing]
     if missing_required:
         hint = readers.delimiter_hint(f.head or "", src) if src.format == "csv" else ""
         return FileOutcome(f, "failed", f"missing required column(s) {missing_required}{hint}", **base)
     if extra and src.drift == "reject":
         return FileOutcome(f, "failed", f"unexpected column(s) {extra} (drift: reject)", **base)
-    if counts.malformed == counts.read:
-        first = counts.first_error
-        return FileOutcome(f, "failed", f"cannot be read as {src.format}: all {counts.read} record(s) malformed "
-                                        f"(line {first._line}: {first._error})", **base)
     notes = []
     if extra:
         notes.append(f"extra column(s) {extra} kept in _rescued")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import glob
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -130,11 +131,13 @@ def _decoded(charset: str) -> Column:
 
 def inspect_files(spark: SparkSession, src: SourceSchema, files: list[FileFacts]) -> list[FileFacts]:
     """Hash each file and find whole-file problems (empty, binary, encoding, truncated XML)."""
-    if not files:
-        return []
     charset = java_charset(src.options.encoding)
+    nonempty = [f for f in files if f.size > 0]  # binaryFile silently drops 0-byte files
+    if not nonempty:
+        return [FileFacts(f.path, f.size, f.modified_at, hashlib.sha256(b"").hexdigest(), "empty file (0 bytes)")
+                for f in files]
     spark.conf.set("spark.sql.legacy.javaCharsets", "true")  # allow windows-1252 & co in decode()
-    raw = spark.read.format("binaryFile").load([f.path for f in files])
+    raw = spark.read.format("binaryFile").load([f.path for f in nonempty])
     problem = _binary_problem(src, charset)
     cols = [F.col("path"), F.sha2(F.col("content"), 256).alias("sha256"), problem.alias("problem")]
     if src.format in TEXT_FORMATS:
@@ -150,7 +153,12 @@ def inspect_files(spark: SparkSession, src: SourceSchema, files: list[FileFacts]
     rows = {r.path: r for r in raw.select(*cols).collect()}
     out = []
     for f in files:
-        r = rows[f.path]
+        r = rows.get(f.path)
+        if r is None:
+            why = "empty file (0 bytes)" if f.size == 0 else "file vanished or could not be listed while reading"
+            out.append(FileFacts(f.path, f.size, f.modified_at, hashlib.sha256(b"").hexdigest() if f.size == 0
+                                 else None, why))
+            continue
         problem_text = r.problem
         head = head_line = None
         if src.format in TEXT_FORMATS and problem_text is None:
