@@ -129,11 +129,12 @@ def _merge_if_any(df: DataFrame, n: int, path: str, keys: list[str]) -> bool:
 
 
 def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None,
-        today: str | None = None) -> dict[str, Any]:
+        today: str | None = None, schemas: list[SourceSchema] | None = None) -> dict[str, Any]:
     """Map the new bronze batches of ``sources`` (default: all) into silver. Returns a summary with
-    counts and ``report_lines`` (never identifiers). ``today`` (ISO) pins the DQ reference date."""
+    counts and ``report_lines`` (never identifiers). ``today`` (ISO) pins the DQ reference date;
+    ``schemas`` replaces schemas/sources/*.yaml (tests build source schemas inline)."""
     root = Path(env.root)
-    srcs = load_sources(root, sources)
+    srcs = load_sources(root, sources) if schemas is None else [s for s in schemas if not sources or s.name in sources]
     types = event_types(root)
     for src in srcs:  # every config mistake before any Spark work
         mapping.check_mapping(src, types)
