@@ -63,13 +63,16 @@ def with_factors(df: DataFrame) -> DataFrame:
 
 
 def score_model(spark, env: EnvConfig, name: str, as_of: date | None = None,
-                echo: Callable[[str], None] = log.info) -> dict[str, Any]:
-    """Score one model's population with its champion and replace its rows for that snapshot."""
+                echo: Callable[[str], None] = log.info, cfg: ModelConfig | None = None) -> dict[str, Any]:
+    """Score one model's population with its champion and replace its rows for that snapshot.
+
+    `cfg` defaults to conf/models/<name>.yaml (tests pass a config directly).
+    """
     import mlflow.pyfunc
 
     from ml import registry
 
-    cfg = load_model_config(env.root, name)
+    cfg = cfg or load_model_config(env.root, name)
     registry.configure(env)
     mv = registry.require_champion(name)  # before any read or write: no champion, nothing written
     pi_path = env.table("gold", "person_indicators")
