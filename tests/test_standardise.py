@@ -73,10 +73,10 @@ def upn_with_check(body12: str) -> str:
 
 def test_clean_name_tidies_but_keeps_diacritics(spark):
     raw = ["  john  ", "O’BRIEN", "smith - jones", "zoë", "McDONALD", "d'arcy", "J. R.", "  ", None,
-           "ANNE-MARIE", "Siân", "o''neil--smith", "123"]
+           "ANNE-MARIE", "Siân", "o''neil--smith", "123", "Mc Donald"]
     assert apply(spark, clean_name, raw) == [
         "John", "O'Brien", "Smith-Jones", "Zoë", "McDonald", "D'Arcy", "J R", None, None,
-        "Anne-Marie", "Siân", "O'Neil-Smith", None,
+        "Anne-Marie", "Siân", "O'Neil-Smith", None, "McDonald",
     ]
 
 

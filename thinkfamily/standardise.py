@@ -37,10 +37,6 @@ def _str(col: Column | str) -> Column:
     return c.cast("string")
 
 
-def _blank_to_null(c: Column) -> Column:
-    return F.when(F.trim(c) == "", F.lit(None).cast("string")).otherwise(c)
-
-
 def _map_literal(mapping: Mapping[str, str]) -> Column:
     """A Spark map literal; looking a key up in it is a pure expression (no join, no UDF)."""
     if not mapping:
@@ -65,7 +61,8 @@ def clean_name(col: Column | str) -> Column:
     Trims and collapses whitespace, makes curly apostrophes and dashes plain, drops
     characters that are not letters, spaces, hyphens or apostrophes (digits, dots, commas),
     and title-cases each part (after spaces, hyphens and apostrophes; a leading 'Mc' keeps
-    its capital: 'MCDONALD' -> 'McDonald'). Diacritics are kept. Empty -> null.
+    its capital and loses any space: 'MCDONALD', 'Mc Donald' -> 'McDonald'). Diacritics are
+    kept. Empty -> null.
     """
     s = _str(col)
     s = F.translate(s, _APOSTROPHES + _DASHES, "'" * len(_APOSTROPHES) + "-" * len(_DASHES))
@@ -75,16 +72,15 @@ def clean_name(col: Column | str) -> Column:
     s = F.regexp_replace(s, r"'+", "'")
     s = F.regexp_replace(s, r"\s+", " ")
     s = F.regexp_replace(s, r"^[\s'-]+|[\s'-]+$", "")
-    # initcap only capitalises after whitespace: open a space after - and ', then close it.
+    # initcap only capitalises after a space: open one after -, ' and a leading Mc, then close it.
+    # Every step is a plain rewrite of the one expression (no CASE copying it into branches).
     s = F.lower(s)
+    s = F.regexp_replace(s, r"^mc ?(?=\p{L})", "mc ")
     s = F.regexp_replace(F.regexp_replace(s, "-", "- "), "'", "' ")
     s = F.initcap(s)
     s = F.regexp_replace(F.regexp_replace(s, "- ", "-"), "' ", "'")
-    s = F.when(
-        s.rlike(r"^Mc\p{Ll}"),
-        F.concat(F.lit("Mc"), F.upper(F.substring(s, 3, 1)), F.substring(s, 4, 1 << 20)),
-    ).otherwise(s)
-    return _blank_to_null(s)
+    s = F.regexp_replace(s, "^Mc ", "Mc")
+    return F.nullif(s, F.lit(""))
 
 
 def _fold_tables() -> tuple[str, str]:
@@ -528,7 +524,7 @@ def normalise_address_line(col: Column | str) -> Column:
     words = F.split(s, " ")
     lookup = _map_literal(ADDRESS_ABBREVIATIONS)
     s = F.array_join(F.transform(words, lambda w: F.coalesce(F.element_at(lookup, w), w)), " ")
-    return _blank_to_null(s)
+    return F.nullif(s, F.lit(""))
 
 
 def house_numbers(col: Column | str) -> Column:
