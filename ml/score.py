@@ -19,7 +19,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
@@ -99,7 +99,7 @@ def score_model(spark, env: EnvConfig, name: str, as_of: date | None = None,
            .select("person_id", "family_id", F.lit(name).alias("model"), F.lit(str(mv.version)).alias("model_version"),
                    "snapshot_date", "score", F.col("rank").cast("int").alias("rank"), "band", "top_factors",
                    "explanation", F.lit(mv.run_id).cast("string").alias("run_id"),
-                   F.lit(datetime.now(timezone.utc).replace(tzinfo=None)).cast("timestamp").alias("scored_at"))
+                   F.lit(datetime.now(UTC).replace(tzinfo=None)).cast("timestamp").alias("scored_at"))
            .localCheckpoint())
     n = out.count()
     bad = out.filter(~F.col("score").between(0.0, 1.0) | F.col("score").isNull()).count()

@@ -34,7 +34,13 @@ from ml.explain import factor_labels
 from ml.fairness import fairness_metrics, fairness_summary
 from ml.gates import GateResult, check_gates
 from ml.metrics import bootstrap_ci, evaluate, finite_metrics, oracle_metrics
-from ml.modelconf import ModelConfig, check_features_available, config_hash, list_models, load_model_config
+from ml.modelconf import (
+    ModelConfig,
+    check_features_available,
+    config_hash,
+    list_models,
+    load_model_config,
+)
 from ml.report import ModelEvaluation, write_documents, write_plots
 from ml.riskmodel import RiskModel, RiskPyfunc
 from thinkfamily import lake

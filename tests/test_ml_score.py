@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 import pytest
@@ -58,7 +59,7 @@ def test_champion_scores_are_probabilities_ranked_banded_and_explained(spark, en
     assert out["rows"] == len(rows) and len(rows) > 20
     assert all(0.0 <= r.score <= 1.0 for r in rows)
     assert [r.rank for r in rows] == list(range(1, len(rows) + 1))
-    assert all(a.score >= b.score for a, b in zip(rows, rows[1:]))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(rows))
     assert [r.band for r in rows[:5]] == ["high"] * 5 and rows[5].band == "medium" and rows[-1].band == "low"
     assert {r.model for r in rows} == {"tiny"} and {r.model_version for r in rows} == {"1"}
     assert {r.snapshot_date for r in rows} == {SNAP} and all(r.run_id for r in rows)

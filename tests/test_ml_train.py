@@ -7,6 +7,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from ml_helpers import FEATURES, mlflow_env, model_config, synthetic_frame
 from mlflow.tracking import MlflowClient
 
 from ml import features as feat
@@ -14,7 +15,6 @@ from ml import registry
 from ml.explain import factor_labels, top_factors
 from ml.riskmodel import RiskModel
 from ml.train import train_on_frame
-from ml_helpers import FEATURES, mlflow_env, model_config, synthetic_frame
 from thinkfamily.errors import PipelineError
 
 D = dt.date

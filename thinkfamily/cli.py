@@ -47,6 +47,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("thinkfamily.linkage.cli", "link"),
     ("thinkfamily.evalcli", "evaluate"),
     ("thinkfamily.runcli", "run"),
+    ("ml.cli", "train"),
 ]
 
 

@@ -37,3 +37,13 @@ def silver(ctx: click.Context, sources: tuple[str, ...]) -> None:
 
     env = load_ctx_env(ctx)
     click.echo(job.format_report(job.run(get_spark(env), env, sources=list(sources) or None)))
+
+
+def _register_ml() -> None:
+    """`run score` lives with the models (ml.cli)."""
+    from ml.cli import score
+
+    run.add_command(score, "score")
+
+
+_register_ml()
