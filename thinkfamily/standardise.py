@@ -121,8 +121,7 @@ def fold_name(col: Column | str) -> Column:
     spaces, digits and punctuation removed, so 'Mary-Ann', 'Mary Ann' and 'Maryann' agree.
     Use ``name_tokens`` when the parts matter (hyphenated or changed surnames). Empty -> null.
     """
-    s = F.regexp_replace(_fold_text(col), r"[^a-z]", "")
-    return F.when(s == "", F.lit(None).cast("string")).otherwise(s)
+    return F.nullif(F.regexp_replace(_fold_text(col), r"[^a-z]", ""), F.lit(""))
 
 
 def name_tokens(col: Column | str) -> Column:
