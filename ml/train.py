@@ -92,6 +92,7 @@ def ensure_snapshots(spark, env: EnvConfig, dates: list[date], echo: Callable[[s
     missing = sorted(set(dates) - have)
     if not missing:
         return
+    latest = max(have) if have else None
     try:
         gold = importlib.import_module("jobs.gold")
     except ImportError:
@@ -101,6 +102,28 @@ def ensure_snapshots(spark, env: EnvConfig, dates: list[date], echo: Callable[[s
     for d in missing:
         echo(f"computing gold snapshot {d} (features for anchor {d.fromordinal(d.toordinal() + 1)})")
         gold.run(spark, env, as_of=d)
+    if latest is not None and latest > missing[-1]:
+        # the gold job rewrites gold/family_timeline for the date it computes: put the latest one back
+        echo(f"recomputing gold snapshot {latest} so gold/family_timeline shows the latest date again")
+        gold.run(spark, env, as_of=latest)
+
+
+def check_features_populated(pdf: pd.DataFrame, cfg: ModelConfig) -> None:
+    """Refuse to train on a snapshot where no one has any indicator: the events were not known by then.
+
+    Point in time uses known_date (the day a row reached the lake); a lake loaded in one go knows
+    nothing about earlier dates, so every historical snapshot is empty and a model would learn noise.
+    """
+    cols = [f for f in cfg.features if f != "age"]
+    if not cols or pdf.empty:
+        return
+    populated = pdf[cols].ne(0).any(axis=1).groupby(pdf["snapshot_date"]).mean()
+    empty = [str(d) for d, share in populated.items() if share == 0]
+    if empty:
+        raise PipelineError(
+            f"model {cfg.name}: gold snapshot(s) {', '.join(empty)} have no indicator set for anyone in the population",
+            hint="events are counted from the day they reached the lake (known_date); load history before those "
+                 "dates, or check silver/event known_date for a one-shot load of historical extracts")
 
 
 def _read(spark, env: EnvConfig, layer: str, name: str, required: bool = True):
@@ -328,6 +351,7 @@ def train_model(spark, env: EnvConfig, name: str, truth: str | Path | None = Non
     ensure_snapshots(spark, env, [cfg.feature_snapshot_date(a) for a in (*cfg.anchors.train, *cfg.anchors.test)], echo)
     versions = input_versions(spark, env)
     pdf = build_frame(spark, env, cfg, truth)
+    check_features_populated(pdf, cfg)
     echo(f"{name}: {len(pdf)} rows over {pdf['anchor_date'].nunique()} anchors, {int(pdf['label'].sum())} cohort members")
     indicators = load_indicators(Path(env.root) / "conf" / "indicators.yaml")
     return train_on_frame(pdf, cfg, env, input_tables=versions, git_sha=git_sha(env.root),

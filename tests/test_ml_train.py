@@ -14,7 +14,7 @@ from ml import features as feat
 from ml import registry
 from ml.explain import factor_labels, top_factors
 from ml.riskmodel import RiskModel
-from ml.train import train_on_frame
+from ml.train import check_features_populated, train_on_frame
 from thinkfamily.errors import PipelineError
 
 D = dt.date
@@ -159,3 +159,12 @@ def test_cohort_similarity_scores_are_probabilities():
     s = model.predict(frame)
     assert s.shape == (len(frame),) and ((s >= 0) & (s <= 1)).all()
     assert pd.Series(model.importance(frame.head(50))).ge(0).all()
+
+
+def test_training_refuses_snapshots_where_nothing_was_known_yet():
+    frame = synthetic_frame(50)
+    check_features_populated(frame, model_config())
+    frame.loc[frame["anchor_date"] == dt.date(2024, 4, 1), ["missing_episode_12m", "missing_episode_12m_count",
+                                                             "offence_12m"]] = 0.0
+    with pytest.raises(PipelineError, match="2024-03-31 have no indicator set"):
+        check_features_populated(frame, model_config())
