@@ -98,3 +98,19 @@ def test_conform_selects_orders_and_casts(spark):
     assert out.first().valid_date == dt.date(2024, 1, 5)
     with pytest.raises(PipelineError, match=r"relationship: frame lacks column\(s\) \['from_record_id'\]"):
         conform(df.drop("from_record_id"), table)
+
+
+def test_yamls_match_the_tables_the_silver_mapping_writes():
+    """schemas/canonical is the documented contract: names, order and types agree with silver."""
+    mapping = pytest.importorskip("thinkfamily.mapping")
+
+    def shape(schema):
+        return [(f.name, f.dataType.simpleString()) for f in schema.fields]
+
+    assert load_canonical("person_record").column_names("full") == mapping.PERSON_RECORD_IDENTIFIABLE_COLUMNS
+    assert load_canonical("person_record").column_names("analyst") == mapping.PERSON_RECORD_COLUMNS
+    assert shape(struct_type("event")) == shape(mapping.event_schema())
+    assert shape(struct_type("relationship")) == shape(mapping.relationship_schema())
+    assert shape(struct_type("address")) == shape(mapping.address_schema())
+    for name in CANONICAL_TABLES:
+        assert load_canonical(name).key == mapping.KEYS[name]
