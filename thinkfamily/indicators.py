@@ -401,10 +401,13 @@ def events_with_person(events: DataFrame, person_link: DataFrame) -> DataFrame:
         "event_date", "end_date", "code", "attributes", "known_date")
 
 
-def events_known_at(events: DataFrame, snapshots: DataFrame, indicators: IndicatorSet) -> DataFrame:
-    """Events × snapshots, keeping only what was dated AND known on each snapshot date (no leakage),
-    and only events some indicator window could still reach."""
+def events_known_at(events: DataFrame, snapshots: DataFrame, indicators: IndicatorSet | None) -> DataFrame:
+    """Events × snapshots, keeping only what was dated AND known on each snapshot date (no leakage);
+    with ``indicators``, only the events some indicator window could still reach."""
     snap = F.col("snapshot_date")
+    if indicators is None:
+        cond = (F.col("event_date") <= snap) & (F.col("known_date") <= snap)
+        return events.join(F.broadcast(snapshots), on=cond, how="inner")
     horizon = F.add_months(snap, -indicators.horizon_months)
     reachable = (F.col("event_date") > horizon) | (
         F.col("event_type").isin(indicators.episode_types or ["-"])
@@ -436,40 +439,33 @@ def members_at(family_member: DataFrame, snapshots: DataFrame) -> DataFrame:
         "family_id", "person_id", "role", "snapshot_date")
 
 
-def indicator_events(known: DataFrame, persons: DataFrame, ind: Indicator) -> DataFrame:
-    """The events that count for one indicator at each snapshot: type, condition, window, population."""
-    aged = known.join(persons, on=["person_id", "snapshot_date"], how="inner")
-    keep = (event_matches(ind)
+def indicator_keep(ind: Indicator) -> Column:
+    """Over events joined with the person's age: type, condition, window and population all hold."""
+    return (event_matches(ind)
             & in_lookback(ind.lookback, F.col("snapshot_date"), F.col("event_date"), F.col("end_date"))
             & in_population(ind.population, F.col("age")))
-    return aged.filter(keep)
 
 
-def person_own_long(known: DataFrame, persons: DataFrame, indicators: IndicatorSet) -> DataFrame:
-    """(person_id, snapshot_date, indicator, n, value) from each person's own matching events."""
-    parts = []
-    for ind in indicators.indicators:
-        value = F.expr(ind.rule.aggregate) if ind.rule.aggregate else F.count(F.lit(1))
-        parts.append(
-            indicator_events(known, persons, ind)
-            .groupBy("person_id", "snapshot_date")
-            .agg(F.count(F.lit(1)).alias("n"), value.cast("double").alias("value"))
-            .select("person_id", "snapshot_date", F.lit(ind.id).alias("indicator"), "n", "value"))
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.unionByName(p)
-    return out
+def person_own_values(known: DataFrame, persons: DataFrame, indicators: IndicatorSet) -> DataFrame:
+    """Per person and snapshot with any known event: `<id>__n` matching events and `<id>__v` the
+    rule's aggregate. Counting rules share one pass; custom aggregates get one pass each."""
+    aged = known.join(persons, on=["person_id", "snapshot_date"], how="inner")
+    keys = ["person_id", "snapshot_date"]
+    wide = aged.groupBy(*keys).agg(
+        *[F.count(F.when(indicator_keep(i), F.lit(1))).alias(f"{i.id}__n") for i in indicators.indicators])
+    for i in indicators.indicators:
+        if i.has_value:
+            value = aged.filter(indicator_keep(i)).groupBy(*keys).agg(
+                F.expr(i.rule.aggregate).cast("double").alias(f"{i.id}__v"))
+            wide = wide.join(value, on=keys, how="left")
+    return wide.select(*keys, *[c for i in indicators.indicators for c in (
+        F.col(f"{i.id}__n"),
+        (F.col(f"{i.id}__v") if i.has_value else F.col(f"{i.id}__n").cast("double")).alias(f"{i.id}__v"))])
 
 
 def person_own_indicators(known: DataFrame, persons: DataFrame, indicators: IndicatorSet) -> DataFrame:
     """One row per person per snapshot: `<id>` flag, `<id>_count` (and `<id>_value`) from own events."""
-    long = person_own_long(known, persons, indicators)
-    aggs = []
-    for ind in indicators.indicators:
-        mine = F.col("indicator") == ind.id
-        aggs.append(F.max(F.when(mine, F.col("n"))).alias(f"{ind.id}__n"))
-        aggs.append(F.max(F.when(mine, F.col("value"))).alias(f"{ind.id}__v"))
-    wide = long.groupBy("person_id", "snapshot_date").agg(*aggs)
+    wide = person_own_values(known, persons, indicators)
     joined = persons.join(wide, on=["person_id", "snapshot_date"], how="left")
     cols = [F.col("person_id"), F.col("snapshot_date"), F.col("age")]
     for ind in indicators.indicators:
@@ -607,7 +603,8 @@ def build_gold(events: DataFrame, person_link: DataFrame, person: DataFrame,
                person_identifiable: DataFrame | None, family_member: DataFrame,
                snapshots: DataFrame, indicators: IndicatorSet, vocab: Vocabulary) -> dict[str, DataFrame]:
     """All four gold frames for the given snapshots, from the silver frames (no reads, no writes)."""
-    known = events_known_at(events_with_person(events, person_link), snapshots, indicators)
+    linked = events_with_person(events, person_link)
+    known = events_known_at(linked, snapshots, indicators)
     persons = persons_at(person, person_identifiable, snapshots)
     members = members_at(family_member, snapshots)
     own = person_own_indicators(known, persons, indicators)
@@ -616,6 +613,96 @@ def build_gold(events: DataFrame, person_link: DataFrame, person: DataFrame,
     return {
         "person_indicators": person_out,
         "family_indicators": family,
-        "family_timeline": family_timeline(known, members, indicators),
+        "family_timeline": family_timeline(events_known_at(linked, snapshots, None), members, indicators),
         "indicator_summary": indicator_summary(person_out, family, indicators),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation against the synthetic city's truth (pandas: small, read-only, never in the pipeline)
+# ---------------------------------------------------------------------------------------------
+def _majority(df, key: str, value: str):
+    """For each ``key``, the most frequent ``value`` (ties -> the smallest value), and its share."""
+    counts = df.groupby([key, value]).size().rename("n").reset_index()
+    counts["total"] = counts.groupby(key)["n"].transform("sum")
+    best = counts.sort_values([key, "n", value], ascending=[True, False, True]).drop_duplicates(key)
+    return best.assign(share=best.n / best.total)[[key, value, "share"]]
+
+
+def evaluate_against_truth(gold_families, gold_members, person_link, record_links, family_problems,
+                           categories: list[str], indicators: IndicatorSet | None = None) -> dict:
+    """Precision/recall of gold family flags per headline problem vs the generator's truth.
+
+    Gold family ids differ from true ids, so each gold person is mapped to the true family of
+    most of its source records (person_link -> truth record_links), and each gold family to the
+    true family of most of its members on the snapshot. A true family counts as flagged when
+    any gold family mapped to it is flagged. Linkage errors show up as lost precision/recall.
+    """
+    import pandas as pd
+
+    recs = person_link.merge(record_links[["source", "record_key", "role", "family_id"]],
+                             on=["source", "record_key", "role"], how="inner")
+    person_true = _majority(recs.rename(columns={"family_id": "true_family_id"}), "person_id", "true_family_id")
+    snaps = sorted(set(pd.to_datetime(gold_families.snapshot_date).dt.date)
+                   & set(pd.to_datetime(family_problems.as_of).dt.date))
+    out: dict = {"snapshots": [], "mapping": {}}
+    if not snaps:
+        return out
+    truth = family_problems.assign(as_of=pd.to_datetime(family_problems.as_of).dt.date)
+    gf = gold_families.assign(snapshot_date=pd.to_datetime(gold_families.snapshot_date).dt.date)
+    gm = gold_members.assign(from_date=pd.to_datetime(gold_members.from_date),
+                             to_date=pd.to_datetime(gold_members.to_date))
+    for snap in snaps:
+        ts = pd.Timestamp(snap)
+        live = gm[(gm.from_date.isna() | (gm.from_date <= ts)) & (gm.to_date.isna() | (gm.to_date >= ts))]
+        fam_true = _majority(live.merge(person_true[["person_id", "true_family_id"]], on="person_id", how="inner"),
+                             "family_id", "true_family_id")
+        g = gf[gf.snapshot_date == snap].merge(fam_true, on="family_id", how="left")
+        t = truth[truth.as_of == snap]
+        mapped = g.true_family_id.notna()
+        row: dict = {"snapshot_date": snap.isoformat(), "gold_families": int(len(g)),
+                     "gold_families_mapped": int(mapped.sum()), "true_families": int(len(t)),
+                     "true_families_covered": int(t.family_id.isin(set(g.true_family_id.dropna())).sum()),
+                     "mean_member_agreement": round(float(g.share.mean()), 4) if mapped.any() else None,
+                     "problems": {}}
+        pairs = [(c, f"cat_{c}", c) for c in categories]
+        if "eligible_tf" in g.columns and "eligible" in t.columns:
+            pairs.append(("eligible", "eligible_tf", "eligible"))
+        for name, gold_col, true_col in pairs:
+            pred = set(g.loc[mapped & g[gold_col].astype(bool), "true_family_id"])
+            actual = set(t.loc[t[true_col].astype(bool), "family_id"])
+            tp = len(pred & actual)
+            row["problems"][name] = {
+                "precision": round(tp / len(pred), 4) if pred else None,
+                "recall": round(tp / len(actual), 4) if actual else None,
+                "flagged": len(pred), "true": len(actual), "true_positive": tp}
+        if indicators is not None:
+            row["indicators"] = {}
+            for ind in indicators.indicators:
+                if ind.id not in g.columns:
+                    continue
+                pred = set(g.loc[mapped & g[ind.id].astype(bool), "true_family_id"])
+                actual = set(t.loc[t[ind.headline_problem].astype(bool), "family_id"])
+                row["indicators"][ind.id] = {
+                    "headline_problem": ind.headline_problem, "flagged": len(pred),
+                    "precision_vs_problem": round(len(pred & actual) / len(pred), 4) if pred else None}
+        out["snapshots"].append(row)
+    out["mapping"] = {"gold_persons_mapped": int(len(person_true)),
+                      "method": "person -> majority true family of its records; family -> majority of its members"}
+    return out
+
+
+def format_evaluation(result: dict) -> str:
+    if not result["snapshots"]:
+        return "no gold snapshot matches a truth date"
+    lines = []
+    for row in result["snapshots"]:
+        lines.append(f"snapshot {row['snapshot_date']}: {row['gold_families_mapped']}/{row['gold_families']} gold families "
+                     f"mapped to truth; {row['true_families_covered']}/{row['true_families']} true families covered; "
+                     f"member agreement {row['mean_member_agreement']}")
+        lines.append(f"  {'headline problem':<20} {'precision':>9} {'recall':>7} {'flagged':>8} {'true':>6}")
+        for name, m in row["problems"].items():
+            p = "-" if m["precision"] is None else f"{m['precision']:.3f}"
+            r = "-" if m["recall"] is None else f"{m['recall']:.3f}"
+            lines.append(f"  {name:<20} {p:>9} {r:>7} {m['flagged']:>8} {m['true']:>6}")
+    return "\n".join(lines)
