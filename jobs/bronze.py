@@ -193,9 +193,10 @@ def schema_hash(src: SourceSchema) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def batch_id_for(source: str, files: list[FileFacts]) -> str:
-    """Deterministic for the same set of files, so a re-run after a crash re-uses it (idempotent writes)."""
-    key = source + "|" + "|".join(sorted(f"{f.path}:{f.sha256}" for f in files))
+def batch_id_for(source: str, files: list[FileFacts], shash: str) -> str:
+    """Deterministic for the same files under the same schema, so a re-run after a crash re-uses it
+    (Delta idempotent writes skip what was already committed); a retry after a YAML fix gets a new id."""
+    key = f"{source}|{shash}|" + "|".join(sorted(f"{f.path}:{f.sha256}" for f in files))
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
@@ -326,7 +327,7 @@ def land_source(spark: SparkSession, env: EnvConfig, src: SourceSchema, logged: 
         return result, []
 
     batch_files = [o.facts for o in outcomes] + readable
-    batch_id = batch_id_for(src.name, batch_files)
+    batch_id = batch_id_for(src.name, batch_files, shash)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     result.batch_id = batch_id
     bronze_path = env.table("bronze", src.name)
