@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -277,7 +277,7 @@ def _file_verdict(src: SourceSchema, f: FileFacts, counts) -> FileOutcome:
     columns = sorted(set(counts.columns))
     extra = [c for c in columns if c not in declared]
     missing = [c for c in declared if c not in columns]
-    base = dict(rows_read=counts.read, extra_columns=extra, missing_columns=missing)
+    base = {"rows_read": counts.read, "extra_columns": extra, "missing_columns": missing}
     if counts.malformed == counts.read:
         first = counts.first_error
         return FileOutcome(f, "failed", f"cannot be read as {src.format}: all {counts.read} record(s) malformed "
@@ -328,7 +328,7 @@ def land_source(spark: SparkSession, env: EnvConfig, src: SourceSchema, logged: 
 
     batch_files = [o.facts for o in outcomes] + readable
     batch_id = batch_id_for(src.name, batch_files, shash)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     result.batch_id = batch_id
     bronze_path = env.table("bronze", src.name)
     quarantine_path = env.table("bronze", QUARANTINE_TABLE)
@@ -432,8 +432,12 @@ def _summarise(result: SourceResult, outcomes: list[FileOutcome]) -> None:
 
 
 # --------------------------------------------------------------------------- the job
-def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None) -> list[SourceResult]:
-    """Land every source (or just ``sources``); one source's failure does not stop the others."""
+def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None, strict: bool = True) -> dict:
+    """Land every source (or just ``sources``); one source's failure does not stop the others.
+
+    Returns the stage summary (totals, plus ``results``: one SourceResult per source). With
+    ``strict`` a PipelineError naming the failed sources is raised after all sources ran.
+    """
     schemas = load_sources(Path(env.root), sources)
     results, dq_results = [], []
     logged = ingestion_log(spark, env)
@@ -444,7 +448,7 @@ def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None) -
         except ThinkFamilyError as exc:
             result = SourceResult(src.name, error=str(exc))
             log.error("%s: %s", src.name, exc)
-        except Exception as exc:  # keep going with other sources; the summary names this one
+        except Exception as exc:  # noqa: BLE001 - keep going with other sources; the summary names this one
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
             result = SourceResult(src.name, error=f"unexpected {type(exc).__name__}: {first}")
             log.error("%s: %s", src.name, result.error)
@@ -456,11 +460,24 @@ def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None) -
         from thinkfamily import dq
 
         dq.write_results(spark, env, dq_results)
-    return results
+    if strict:
+        raise_on_failure(results)
+    return summarise_run(results)
 
 
-def format_table(results: list[SourceResult]) -> str:
+def summarise_run(results: list[SourceResult]) -> dict:
+    """Totals for the pipeline's stage summary; ``results`` keeps the per-source detail."""
+    total = {k: sum(getattr(r, k) for r in results)
+             for k in ("files_new", "files_skipped", "files_duplicate", "files_failed",
+                       "rows_read", "rows_landed", "rows_quarantined")}
+    return {"sources": len(results), **total, "sources_failed": sum(bool(r.error) for r in results),
+            "results": results}
+
+
+def format_table(results: list[SourceResult] | dict) -> str:
     """Per-source counts for the terminal (no personal data: only names of sources and numbers)."""
+    if isinstance(results, dict):
+        results = results["results"]
     head = ("source", "new", "skipped", "dup", "failed", "read", "landed", "quarant.")
     body = [(r.source, r.files_new, r.files_skipped, r.files_duplicate, r.files_failed, r.rows_read,
              r.rows_landed, r.rows_quarantined) for r in results]
@@ -472,7 +489,9 @@ def format_table(results: list[SourceResult]) -> str:
     return "\n".join(lines)
 
 
-def raise_on_failure(results: list[SourceResult]) -> None:
+def raise_on_failure(results: list[SourceResult] | dict) -> None:
+    if isinstance(results, dict):
+        results = results["results"]
     failed = [r for r in results if r.error]
     if failed:
         names = ", ".join(f"{r.source} ({r.error})" for r in failed)
@@ -494,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         env = load_env(args.env)
-        results = run(get_spark(env), env, sources=args.source)
+        results = run(get_spark(env), env, sources=args.source, strict=False)
         print(format_table(results))
         raise_on_failure(results)
     except ThinkFamilyError as exc:

@@ -7,10 +7,9 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from bronze_helpers import add_files, land, make_project
 from pyspark.sql import functions as F
 
-from bronze_helpers import add_files, make_project
-from jobs import bronze
 from thinkfamily import lake
 
 PEOPLE = """
@@ -106,7 +105,7 @@ def landed(spark, env, tmp_path_factory):
     """One project with every format, landed once; tests inspect the outcome."""
     tmp = tmp_path_factory.mktemp("bronze_formats")
     project = make_project(tmp, env, SOURCES, FILES)
-    results = bronze.run(spark, project)
+    results = land(spark, project)
     return project, tmp, {r.source: r for r in results}
 
 
@@ -179,7 +178,7 @@ def test_rerun_without_new_files_changes_nothing(spark, landed):
     env, _, _ = landed
     tables = [env.table("bronze", t) for t in (*SOURCES, "_quarantine", "_ingestion_log")]
     before = [lake.version(spark, t) for t in tables]
-    results = bronze.run(spark, env)
+    results = land(spark, env)
     assert [lake.version(spark, t) for t in tables] == before
     assert all(r.files_new == 0 and r.files_skipped == 1 and r.rows_read == 0 for r in results)
 
@@ -189,7 +188,7 @@ def test_duplicate_under_new_name_and_changed_file(spark, landed):
     people_table = env.table("bronze", "people")
     before = lake.version(spark, people_table)
     add_files(tmp, {"people/2024-01-copy.csv": FILES["people/2024-01.csv"]})
-    (result,) = bronze.run(spark, env, sources=["people"])
+    (result,) = land(spark, env, sources=["people"])
     assert (result.files_new, result.files_duplicate, result.rows_landed) == (0, 1, 0)
     assert lake.version(spark, people_table) == before
     dup = (lake.read(spark, env.table("bronze", "_ingestion_log"))
@@ -197,7 +196,7 @@ def test_duplicate_under_new_name_and_changed_file(spark, landed):
     assert dup.status == "duplicate" and dup.duplicate_of.endswith("people/2024-01.csv")
 
     add_files(tmp, {"people/2024-01.csv": "person_id;forename;date_of_birth;amount\nP7;Kim;01/01/2015;3\n"})
-    (result,) = bronze.run(spark, env, sources=["people"])
+    (result,) = land(spark, env, sources=["people"])
     assert (result.files_new, result.rows_landed) == (1, 1)
     versions = (lake.read(spark, env.table("bronze", "_ingestion_log"))
                 .where(F.col("path").endswith("people/2024-01.csv")).select("sha256").distinct().count())
@@ -214,7 +213,7 @@ def test_new_source_by_yaml_alone(spark, env, tmp_path):
           - {name: pupil_ref, key: true}
           - {name: meals, type: int}
         """}, {"school_meals/term1.csv": "pupil_ref,meals\nA1,12\nA2,9\n"})
-    (result,) = bronze.run(spark, project)
+    (result,) = land(spark, project)
     assert (result.source, result.rows_landed, result.error) == ("school_meals", 2, None)
     assert lake.read(spark, project.table("bronze", "school_meals")).count() == 2
 
@@ -235,7 +234,7 @@ def test_missing_required_column_and_drift_reject(spark, env, tmp_path):
         "referrals/b.csv": "referral_id;referral_date\nR2;2024-01-01\n",
         "referrals/c.csv": "referral_id,referral_date\nR3,2024-01-01\n",
     })
-    (result,) = bronze.run(spark, project)
+    (result,) = land(spark, project)
     assert (result.files_new, result.files_failed, result.rows_landed) == (1, 2, 1)
     reasons = {o.facts.path.rsplit("/", 1)[1]: o.reason for o in result.files}
     assert reasons["a.csv"] == "unexpected column(s) ['colour'] (drift: reject)"
@@ -247,7 +246,7 @@ def test_missing_required_column_and_drift_reject(spark, env, tmp_path):
     from thinkfamily.sources import _load_all
 
     _load_all.cache_clear()
-    (result,) = bronze.run(spark, project)
+    (result,) = land(spark, project)
     assert (result.files_new, result.files_failed, result.files_skipped) == (1, 1, 1)
 
 
@@ -285,7 +284,7 @@ def test_bronze_suite_runs_and_warns_without_blocking(spark, env, tmp_path):
           - {name: asb_ref, key: true}
           - {name: outcome, allowed: [warning, contract]}
         """}, {"asb/a.csv": "asb_ref,outcome\nA1,warning\nA1,caution\n"}, dq=True)
-    (result,) = bronze.run(spark, project)
+    (result,) = land(spark, project)
     assert (result.error, result.rows_landed) == (None, 2)
     assert "FAILED 2/" in result.dq
     assert "expect_column_values_to_be_in_set(outcome): 1 unexpected" in result.dq

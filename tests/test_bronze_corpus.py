@@ -5,9 +5,9 @@ import shutil
 from pathlib import Path
 
 import yaml
+from bronze_helpers import land
 from pyspark.sql import functions as F
 
-from jobs import bronze
 from thinkfamily import lake
 
 CORPUS = Path(__file__).parent / "data" / "bad"
@@ -21,7 +21,7 @@ def test_bad_corpus_is_explained_and_nothing_is_lost(spark, env, tmp_path):
     expected = yaml.safe_load((CORPUS / "expected.yaml").read_text())
     assert sum(len(v) for v in expected.values()) >= 15
 
-    results = bronze.run(spark, project)  # one run, all five sources: no exception escapes
+    results = land(spark, project)  # one run, all five sources: no exception escapes
     assert [(r.source, r.error) for r in results] == [(s, None) for s in sorted(expected)]
 
     log = {(r.source, r.path.rsplit("/", 1)[1]): r

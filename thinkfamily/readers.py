@@ -109,7 +109,7 @@ def _binary_problem(src: SourceSchema, charset: str) -> Column:
                 .when(F.substring(content, 1, 4) != magic, F.lit("not a parquet file (no PAR1 header); wrong format?"))
                 .when(F.substring(content, -4, 4) != magic,
                       F.lit("truncated parquet file: the footer is missing")))
-    wide = charset.startswith("UTF-16") or charset.startswith("UTF-32")
+    wide = charset.startswith(("UTF-16", "UTF-32"))
     problem = F.when(F.col("length") == 0, F.lit("empty file (0 bytes)"))
     if not wide:
         problem = problem.when(F.instr(as_text, NUL_SENTINEL) > 0,
@@ -404,7 +404,7 @@ def parquet_schemas(spark: SparkSession, files: list[FileFacts]) -> tuple[dict[s
     for f in files:
         try:
             ok[f.path] = spark.read.parquet(f.path).schema
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any footer error means the file is unreadable
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             bad[f.path] = f"not a readable parquet file: {first}"
     return ok, bad
