@@ -9,7 +9,7 @@ SEED ?= 42
 ENV ?= local
 TF := $(BIN)/thinkfamily
 
-.PHONY: setup demo test test-fast lint mlflow-ui clean jars doctor
+.PHONY: setup demo test test-fast lint mlflow-ui clean jars doctor serve e2e-deps
 
 setup: $(STAMP) .jars/.ok
 
@@ -32,7 +32,7 @@ demo: setup
 	$(TF) --env $(ENV) doctor
 	$(TF) --env $(ENV) demo --scale $(SCALE) --seed $(SEED)
 
-test: setup
+test: setup e2e-deps
 	$(BIN)/pytest -q
 
 test-fast: setup
@@ -40,6 +40,17 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check thinkfamily jobs ml tests bench
+
+serve: setup
+	$(TF) --env $(ENV) serve
+
+# Browser tests use Debian's chromium (never `playwright install`). Idempotent; never fails the
+# build: without root/sudo or apt the e2e tests skip and say why.
+e2e-deps:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) && \
+	  { $$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; }; } \
+	  || echo "chromium not installed: browser (e2e) tests will be skipped"
 
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlruns --host 127.0.0.1 --port 5000

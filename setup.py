@@ -27,9 +27,20 @@ setup(
         "faker>=30",
         "splink>=5.0,<6",
         "duckdb>=1.1",
+        # thinkfamily.web (practitioner view): delta-rs reads Delta without a JVM; FastAPI/Jinja2 pages;
+        # python-multipart parses the sign-in form; mistune renders model cards (HTML escaped)
+        "deltalake>=1.6,<2",
+        "fastapi>=0.110",
+        "uvicorn>=0.30",
+        "jinja2>=3.1",
+        "itsdangerous>=2.1",
+        "python-multipart>=0.0.20",
+        "mistune>=3",
     ],
     extras_require={
-        "dev": ["pytest>=8", "chispa>=0.10", "ruff>=0.6"],
+        "dev": ["pytest>=8", "chispa>=0.10", "ruff>=0.6",
+                "httpx>=0.27",  # FastAPI TestClient
+                "playwright>=1.50"],  # browser tests drive Debian's /usr/bin/chromium; never `playwright install`
     },
     entry_points={"console_scripts": ["thinkfamily=thinkfamily.cli:main"]},
 )

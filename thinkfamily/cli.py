@@ -48,6 +48,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("thinkfamily.evalcli", "evaluate"),
     ("thinkfamily.runcli", "run"),
     ("ml.cli", "train"),
+    ("thinkfamily.web.cli", "serve"),
 ]
 
 
