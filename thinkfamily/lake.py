@@ -68,9 +68,19 @@ def merge(df: DataFrame, path: str, keys: list[str], partition_by: Iterable[str]
     if update:
         value_cols = [c for c in df.columns if c not in keys]
         if value_cols:
-            changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in value_cols)
+            changed = " OR ".join(f"NOT ({_comparable('t', c, df)} <=> {_comparable('s', c, df)})" for c in value_cols)
             m = m.whenMatchedUpdateAll(condition=changed)
     m = m.whenNotMatchedInsertAll()
     if delete_missing_where is not None:
         m = m.whenNotMatchedBySourceDelete(condition=delete_missing_where or None)
     m.execute()
+
+
+def _comparable(alias: str, column: str, df: DataFrame) -> str:
+    """SQL for a column in a form `<=>` accepts: maps cannot be compared, their sorted entries can."""
+    from pyspark.sql.types import MapType
+
+    ref = f"{alias}.`{column}`"
+    if isinstance(df.schema[column].dataType, MapType):
+        return f"array_sort(map_entries({ref}))"
+    return ref
