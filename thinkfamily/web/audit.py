@@ -54,12 +54,32 @@ class AuditLog:
         with self._lock:
             for attempt in range(3):
                 try:
-                    write_deltalake(self.path, row, mode="append")
+                    target = self._table() or self.path
+                    write_deltalake(target, row, mode="append")
+                    self._checkpoint()
                     return
                 except Exception as exc:  # noqa: BLE001 - e.g. a concurrent commit: retry, then refuse
                     last = exc
+                    self._dt = None
                     log.warning("audit append attempt %d failed: %s", attempt + 1, str(exc).splitlines()[0])
             raise AuditError(f"cannot append to the audit log at {self.path}: {str(last).splitlines()[0]}")
+
+    def _table(self):
+        """A held DeltaTable (its log is updated incrementally, not re-read on every append)."""
+        from deltalake import DeltaTable
+
+        if getattr(self, "_dt", None) is None or self._dt_path != self.path:
+            self._dt = DeltaTable(self.path) if DeltaTable.is_deltatable(self.path) else None
+            self._dt_path = self.path
+        return self._dt
+
+    def _checkpoint(self) -> None:
+        """A checkpoint every 100 commits keeps the log short to read."""
+        dt = self._table()
+        if dt is not None:
+            dt.update_incremental()
+            if dt.version() % 100 == 0:
+                dt.create_checkpoint()
 
     def read(self):
         """The whole log as pandas (tests, `thinkfamily status`-style reports)."""

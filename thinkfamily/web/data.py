@@ -200,6 +200,7 @@ class LakeData:
     person_ind: pd.DataFrame
     freshness: pd.DataFrame           # source, last_ingested_at, files
     by_family: dict[str, dict[Any, np.ndarray]] = field(default_factory=dict)
+    district_masks: dict[str, np.ndarray] = field(default_factory=dict)
     by_person: dict[str, dict[Any, np.ndarray]] = field(default_factory=dict)
     versions: dict[str, int | None] = field(default_factory=dict)
     versions_key: tuple = ()
@@ -216,7 +217,7 @@ class LakeData:
 
     @property
     def districts(self) -> list[str]:
-        return sorted({d for ds in self.families["districts"] for d in ds})
+        return sorted(self.district_masks)
 
     def family_districts(self, family_id: str) -> frozenset[str] | None:
         """The family's postcode districts, or None when there is no such family."""
@@ -272,13 +273,20 @@ def build_lake_data(frames: dict[str, pd.DataFrame | None], indicators: Indicato
         cur_addr = ident[["person_id", "postcode"]]
     fam_pc = current.merge(cur_addr, on="person_id", how="inner")
     fam_pc = fam_pc.assign(district=fam_pc["postcode"].map(postcode_district)).dropna(subset=["district"])
-    districts = fam_pc.groupby("family_id")["district"].agg(lambda s: frozenset(s)).rename("districts")
-    primary = fam_pc.groupby("family_id")["district"].agg(lambda s: s.value_counts().index[0]).rename("district")
-    families = (fam.merge(districts, left_on="family_id", right_index=True, how="left")
-                .merge(primary, left_on="family_id", right_index=True, how="left")
+    pairs = fam_pc.groupby(["family_id", "district"], as_index=False).size()
+    primary = (pairs.sort_values(["family_id", "size", "district"], ascending=[True, False, True])
+               .drop_duplicates("family_id").set_index("family_id")["district"].rename("district"))
+    district_sets: dict[str, frozenset] = {}
+    for fid, dist in zip(pairs["family_id"], pairs["district"]):
+        district_sets[fid] = district_sets.get(fid, frozenset()) | {dist}
+    families = (fam.merge(primary, left_on="family_id", right_index=True, how="left")
                 .merge(sfam[["family_id", "first_seen"]].drop_duplicates("family_id"), on="family_id", how="left"))
-    families["districts"] = families["districts"].map(lambda d: d if isinstance(d, frozenset) else frozenset())
-    families = families.reset_index(drop=True)
+    families["districts"] = families["family_id"].map(lambda f: district_sets.get(f, frozenset()))
+    families["first_seen"] = pd.to_datetime(families["first_seen"], errors="coerce")
+    flag_cols = (["eligible_tf", "eligible_sf"] + [f"cat_{c}" for c in categories] + indicators.ids)
+    for c in flag_cols:
+        if c in families.columns:
+            families[c] = families[c].fillna(False).astype(bool)
 
     if not risk.empty:
         r = risk.assign(band_rank=risk["band"].map(BAND_RANK).fillna(0).astype(int))
@@ -287,6 +295,9 @@ def build_lake_data(frames: dict[str, pd.DataFrame | None], indicators: Indicato
     else:
         risk_family = pd.DataFrame({"family_id": pd.Series(dtype=object), "model": pd.Series(dtype=object),
                                     "band_rank": pd.Series(dtype=int), "max_score": pd.Series(dtype=float)})
+    families = _with_rankings(families, risk_family)
+    district_masks = {dist: families["family_id"].isin(g["family_id"]).to_numpy()
+                      for dist, g in pairs.groupby("district")}
 
     if not ingest.empty:
         landed = ingest[ingest["status"].fillna("landed") == "landed"]
@@ -300,6 +311,7 @@ def build_lake_data(frames: dict[str, pd.DataFrame | None], indicators: Indicato
                     members.reset_index(drop=True), persons.reset_index(drop=True),
                     ident.reset_index(drop=True), addresses.reset_index(drop=True),
                     timeline.reset_index(drop=True), person_ind.reset_index(drop=True), freshness)
+    data.district_masks = district_masks
     data.by_family = {name: _groups(getattr(data, name), "family_id")
                       for name in ("families", "risk", "members", "timeline", "person_ind")}
     data.by_person = {name: _groups(getattr(data, name), "person_id")
@@ -330,45 +342,83 @@ class TriagePage:
     counts: dict[str, int]
 
 
+RANK_KEYS = ["eligible_tf", "band_rank", "max_score", "n_headline_problems", "eligible_sf", "sf_needs_count", "family_id"]
+RANK_ASC = [False, False, False, False, False, False, True]
+
+
+def _with_rankings(families: pd.DataFrame, risk_family: pd.DataFrame) -> pd.DataFrame:
+    """Per model (and `any`): the family's best band and score, and its position in the triage
+    ranking (eligibility, band, score, problems...). Computed once per table version so that a
+    request only masks and slices."""
+    out = families.copy()
+    views = {"any": risk_family.groupby("family_id", as_index=False).agg(
+        band_rank=("band_rank", "max"), max_score=("max_score", "max"))}
+    for model, g in risk_family.groupby("model"):
+        views[str(model)] = g[["family_id", "band_rank", "max_score"]]
+    for key, v in views.items():
+        m = out[[c for c in RANK_KEYS if c not in ("band_rank", "max_score")]].merge(
+            v, on="family_id", how="left")
+        out[f"scored__{key}"] = m["band_rank"].notna().to_numpy()
+        m["band_rank"] = m["band_rank"].fillna(0).astype(int)
+        out[f"band_rank__{key}"] = m["band_rank"].to_numpy()
+        out[f"max_score__{key}"] = m["max_score"].astype(float).to_numpy()
+        order = m.sort_values(RANK_KEYS, ascending=RANK_ASC, na_position="last").index.to_numpy()
+        pos = np.empty(len(m), dtype=np.int64)
+        pos[order] = np.arange(len(m))
+        out[f"order__{key}"] = pos
+    if "order__any" not in out.columns:
+        out = out.assign(scored__any=False, band_rank__any=0, max_score__any=np.nan, order__any=np.arange(len(out)))
+    return out
+
+
+def _area_mask(data: LakeData, areas: tuple[str, ...] | list[str]) -> np.ndarray:
+    mask = np.zeros(len(data.families), dtype=bool)
+    for a in areas:
+        m = data.district_masks.get(a)
+        if m is not None:
+            mask |= m
+    return mask
+
+
 def visible_families(data: LakeData, areas: tuple[str, ...]) -> pd.DataFrame:
     if not areas:
         return data.families
-    allowed = set(areas)
-    return data.families[data.families["districts"].map(lambda ds: bool(ds & allowed))]
+    return data.families[_area_mask(data, areas)]
 
 
 def triage(data: LakeData, areas: tuple[str, ...], f: TriageFilters, page: int = 1, page_size: int = 25) -> TriagePage:
     """Families the user may see, filtered, ranked by eligibility then risk band then score."""
-    df = visible_families(data, areas)
+    fam = data.families
+    mask = _area_mask(data, areas) if areas else np.ones(len(fam), dtype=bool)
     if f.district:
-        df = df[df["districts"].map(lambda ds: f.district in ds)]
-    if f.problem and f"cat_{f.problem}" in df.columns:
-        df = df[df[f"cat_{f.problem}"].fillna(False).astype(bool)]
-    if f.indicator and f.indicator in df.columns:
-        df = df[df[f.indicator].fillna(False).astype(bool)]
+        mask &= _area_mask(data, [f.district])
+    if f.problem and f"cat_{f.problem}" in fam.columns:
+        mask &= fam[f"cat_{f.problem}"].to_numpy(dtype=bool)
+    if f.indicator and f.indicator in fam.columns:
+        mask &= fam[f.indicator].to_numpy(dtype=bool)
     if f.eligible in ("tf", "sf"):
-        df = df[df[f"eligible_{f.eligible}"].fillna(False).astype(bool)]
+        mask &= fam[f"eligible_{f.eligible}"].to_numpy(dtype=bool)
     if f.new_since:
-        first = df["first_seen"].map(_to_date)
-        df = df[first.map(lambda d: d is not None and d >= f.new_since)]
-    rf = data.risk_family
-    if f.model:
-        rf = rf[rf["model"] == f.model]
-    best = rf.groupby("family_id", as_index=False).agg(band_rank=("band_rank", "max"), max_score=("max_score", "max"))
-    df = df.merge(best, on="family_id", how="inner" if f.model else "left")
-    df = df.assign(band_rank=df["band_rank"].fillna(0).astype(int), max_score=df["max_score"].astype(float))
+        mask &= (fam["first_seen"] >= pd.Timestamp(f.new_since)).to_numpy()
+    key = f.model if f.model else "any"
+    if f"order__{key}" not in fam.columns:  # a model with no scores: nothing matches
+        mask &= False
+        key = "any"
+    elif f.model:
+        mask &= fam[f"scored__{key}"].to_numpy(dtype=bool)
+    band = fam[f"band_rank__{key}"].to_numpy()
     if f.band in BAND_RANK:
-        df = df[df["band_rank"] == BAND_RANK[f.band]]
-    df = df.assign(_tf=df["eligible_tf"].fillna(False).astype(bool), _sf=df["eligible_sf"].fillna(False).astype(bool))
-    df = df.sort_values(["_tf", "band_rank", "max_score", "n_headline_problems", "_sf", "sf_needs_count", "family_id"],
-                        ascending=[False, False, False, False, False, False, True], na_position="last")
-    total = len(df)
+        mask &= band == BAND_RANK[f.band]
+    idx = np.flatnonzero(mask)
+    idx = idx[np.argsort(fam[f"order__{key}"].to_numpy()[idx], kind="stable")]
+    total = len(idx)
     pages = max(1, math.ceil(total / page_size))
     page = min(max(1, page), pages)
-    chunk = df.iloc[(page - 1) * page_size: page * page_size]
+    chunk = fam.iloc[idx[(page - 1) * page_size: page * page_size]]
     band_name = {v: k for k, v in BAND_RANK.items()}
     rows = []
     for rec in chunk.to_dict("records"):
+        score = rec[f"max_score__{key}"]
         rows.append({
             "family_id": rec["family_id"],
             "district": rec.get("district") if isinstance(rec.get("district"), str) else None,
@@ -376,13 +426,15 @@ def triage(data: LakeData, areas: tuple[str, ...], f: TriageFilters, page: int =
             "problems": [c for c in data.categories if bool(rec.get(f"cat_{c}"))],
             "n_headline_problems": int(rec.get("n_headline_problems") or 0),
             "sf_needs_count": int(rec.get("sf_needs_count") or 0),
-            "eligible_tf": bool(rec["_tf"]), "eligible_sf": bool(rec["_sf"]),
-            "band": band_name.get(int(rec["band_rank"])),
-            "score": None if pd.isna(rec["max_score"]) else float(rec["max_score"]),
+            "eligible_tf": bool(rec["eligible_tf"]), "eligible_sf": bool(rec["eligible_sf"]),
+            "band": band_name.get(int(rec[f"band_rank__{key}"])),
+            "score": None if pd.isna(score) else float(score),
             "first_seen": _to_date(rec.get("first_seen")),
         })
-    counts = {"matching": total, "eligible_tf": int(df["_tf"].sum()), "eligible_sf": int(df["_sf"].sum()),
-              "high": int((df["band_rank"] == 3).sum())}
+    counts = {"matching": total,
+              "eligible_tf": int(fam["eligible_tf"].to_numpy(dtype=bool)[idx].sum()),
+              "eligible_sf": int(fam["eligible_sf"].to_numpy(dtype=bool)[idx].sum()),
+              "high": int((band[idx] == 3).sum())}
     return TriagePage(rows, total, page, pages, counts)
 
 
