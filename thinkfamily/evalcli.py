@@ -46,3 +46,19 @@ def linkage(ctx: click.Context, truth: Path | None, as_json: bool) -> None:
     result = evaluate_linkage(pd.read_parquet(truth / "record_links.parquet"),
                               pd.read_parquet(truth / "persons.parquet"), links, members, as_of)
     click.echo(json.dumps(result, indent=2, default=str) if as_json else format_report(result))
+
+
+@evaluate.command("indicators")
+@click.option("--truth", type=click.Path(path_type=Path), default=None, help="truth folder [env paths.truth]")
+@click.option("--json", "as_json", is_flag=True, help="print the full result as JSON")
+@click.pass_context
+def indicators(ctx: click.Context, truth: Path | None, as_json: bool) -> None:
+    """Precision/recall of gold family flags per headline problem vs truth/family_problems.parquet."""
+    from jobs.gold import evaluate_indicators
+    from thinkfamily.cli import load_ctx_env
+    from thinkfamily.indicators import format_evaluation
+    from thinkfamily.spark import get_spark
+
+    env = load_ctx_env(ctx)
+    result = evaluate_indicators(get_spark(env), env, Path(truth) if truth else Path(env.truth))
+    click.echo(json.dumps(result, indent=2, default=str) if as_json else format_evaluation(result))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -601,15 +601,20 @@ def indicator_summary(person: DataFrame, family: DataFrame, indicators: Indicato
 
 def build_gold(events: DataFrame, person_link: DataFrame, person: DataFrame,
                person_identifiable: DataFrame | None, family_member: DataFrame,
-               snapshots: DataFrame, indicators: IndicatorSet, vocab: Vocabulary) -> dict[str, DataFrame]:
-    """All four gold frames for the given snapshots, from the silver frames (no reads, no writes)."""
+               snapshots: DataFrame, indicators: IndicatorSet, vocab: Vocabulary,
+               keep: Callable[[DataFrame], DataFrame] = lambda df: df) -> dict[str, DataFrame]:
+    """All four gold frames for the given snapshots, from the silver frames (no reads, no writes).
+
+    ``keep`` marks the frames reused downstream (per-person and per-family results); the job
+    passes a persist so each is computed once.
+    """
     linked = events_with_person(events, person_link)
     known = events_known_at(linked, snapshots, indicators)
     persons = persons_at(person, person_identifiable, snapshots)
-    members = members_at(family_member, snapshots)
-    own = person_own_indicators(known, persons, indicators)
-    family = family_indicators(members, own, indicators).transform(lambda f: with_eligibility(f, indicators, vocab))
-    person_out = person_indicators(own, members, family, indicators)
+    members = keep(members_at(family_member, snapshots))
+    own = keep(person_own_indicators(known, persons, indicators))
+    family = keep(family_indicators(members, own, indicators).transform(lambda f: with_eligibility(f, indicators, vocab)))
+    person_out = keep(person_indicators(own, members, family, indicators))
     return {
         "person_indicators": person_out,
         "family_indicators": family,

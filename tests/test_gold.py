@@ -1,0 +1,144 @@
+"""The gold job end to end on inline silver tables: snapshots, backfill, idempotent re-runs, DQ."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from jobs import gold
+from thinkfamily import lake
+from thinkfamily.errors import DataQualityError, PipelineError
+from thinkfamily.indicators import EVENT_SCHEMA, load_indicators, load_vocabulary
+
+D = dt.date
+
+
+def test_month_ends_then_the_snapshot_itself():
+    assert gold.month_ends(D(2024, 11, 15), D(2025, 2, 10)) == [D(2024, 11, 30), D(2024, 12, 31), D(2025, 1, 31), D(2025, 2, 10)]
+    assert gold.month_ends(D(2025, 1, 1), D(2025, 1, 31)) == [D(2025, 1, 31)]
+    assert gold.month_ends(D(2024, 2, 29), D(2024, 3, 31)) == [D(2024, 2, 29), D(2024, 3, 31)]
+
+
+def test_bad_dates_are_one_line_errors():
+    with pytest.raises(PipelineError, match=r"--as-of: '31/03/2025' is not a date \(hint: use YYYY-MM-DD"):
+        gold.parse_date("31/03/2025", "--as-of")
+
+
+def _event(n, pid, etype, date, known=None, end=None, code=None, **attrs):
+    return (f"e{n}", "src", f"k{n}", pid, etype, None, date, end, code, {k: str(v) for k, v in attrs.items()}, known or date, "b1")
+
+
+@pytest.fixture()
+def silver_env(spark, env, tmp_path):
+    """A private lake holding the five silver contract tables for two families."""
+    e = env.with_paths(lake=str(tmp_path / "lake"))
+    people = [("mum", 1985, D(1985, 5, 1)), ("kid", 2012, D(2012, 9, 1)), ("dad", 1980, D(1980, 1, 1)),
+              ("teen", 2009, D(2009, 2, 1))]
+    events = [
+        _event(1, "kid", "missing_episode", D(2025, 1, 10)),
+        _event(2, "kid", "cs_referral", D(2025, 2, 5)),
+        _event(3, "mum", "da_incident", D(2025, 2, 20)),
+        _event(4, "mum", "benefit_claim", D(2024, 6, 1)),
+        _event(5, "teen", "offence", D(2025, 3, 1), code="CHARGED"),
+        _event(6, "teen", "school_enrolment", D(2025, 1, 16)),
+        _event(7, "kid", "school_enrolment", D(2025, 1, 16)),
+        _event(8, "kid", "cp_plan", D(2025, 3, 20), known=D(2025, 4, 2)),  # known after 31 March
+    ]
+    tables = {
+        "event": spark.createDataFrame(events, EVENT_SCHEMA),
+        "person_link": spark.createDataFrame([(p, p) for p, _, _ in people], "record_id string, person_id string"),
+        "person": spark.createDataFrame([(p, y, None) for p, y, _ in people], "person_id string, birth_year int, first_seen date"),
+        "person_identifiable": spark.createDataFrame([(p, dob) for p, _, dob in people], "person_id string, dob date"),
+        "family": spark.createDataFrame([("FA", "household", 2, D(2020, 1, 1)), ("FB", "household", 2, D(2020, 1, 1))],
+                                        "family_id string, formed_from string, n_members int, first_seen date"),
+        "family_member": spark.createDataFrame(
+            [("FA", "mum", "carer", None, None), ("FA", "kid", "child", None, None),
+             ("FB", "dad", "carer", None, None), ("FB", "teen", "child", D(2025, 2, 1), None)],
+            "family_id string, person_id string, role string, from_date date, to_date date"),
+    }
+    for name, df in tables.items():
+        lake.overwrite(df, e.table("silver", name))
+    return e
+
+
+def read_sorted(spark, env, name, keys):
+    return lake.read(spark, env.table("gold", name)).orderBy(*keys).collect()
+
+
+def test_backfill_writes_month_end_snapshots_and_reruns_are_idempotent(spark, silver_env):
+    s = gold.run(spark, silver_env, as_of="2025-03-31", backfill_from="2025-01-01")
+    assert s["snapshots"] == ["2025-01-31", "2025-02-28", "2025-03-31"]
+    assert s["families"] == 2 and s["rows"]["family_indicators"] == 2 + 2 + 2  # FB exists in January (dad)
+    fam = {(r.family_id, r.snapshot_date): r for r in read_sorted(spark, silver_env, "family_indicators", ["family_id", "snapshot_date"])}
+    assert fam[("FA", D(2025, 1, 31))].missing_episode_12m and not fam[("FA", D(2025, 1, 31))].da_household_12m
+    fa = fam[("FA", D(2025, 3, 31))]
+    assert (fa.missing_episode_12m, fa.cs_referral_12m, fa.da_household_12m, fa.adult_out_of_work_benefits) == (True, True, True, True)
+    assert fa.cp_plan is False  # recorded on 20 March but known only on 2 April
+    assert (fa.n_headline_problems, fa.eligible_tf) == (3, True)
+    assert fam[("FB", D(2025, 1, 31))].n_members == 1 and fam[("FB", D(2025, 3, 31))].youth_proven_offence_12m
+
+    people = read_sorted(spark, silver_env, "person_indicators", ["person_id", "snapshot_date"])
+    kid = [r for r in people if r.person_id == "kid" and r.snapshot_date == D(2025, 3, 31)][0]
+    assert (kid.age, kid.family_id, kid.role, kid.is_child, kid.da_household_12m) == (12, "FA", "child", True, True)
+    assert "dob" not in lake.read(spark, silver_env.table("gold", "person_indicators")).columns
+
+    timeline = read_sorted(spark, silver_env, "family_timeline", ["family_id", "event_date", "event_id"])
+    assert {r.snapshot_date for r in timeline} == {D(2025, 3, 31)}
+    assert [r.event_id for r in timeline if r.family_id == "FA"] == ["e4", "e1", "e7", "e2", "e3"]
+    assert set(timeline[0].asDict()) >= {"family_id", "event_date", "event_type", "category", "source", "person_id"}
+
+    summary = {(r.snapshot_date, r.indicator): r for r in read_sorted(spark, silver_env, "indicator_summary", ["snapshot_date", "indicator"])}
+    assert summary[(D(2025, 3, 31), "da_household_12m")].n_families == 1
+    assert summary[(D(2025, 3, 31), "da_household_12m")].n_persons == 2  # mum and kid
+
+    before = [read_sorted(spark, silver_env, t, ["snapshot_date"] + k) for t, k in
+              (("family_indicators", ["family_id"]), ("person_indicators", ["person_id"]), ("indicator_summary", ["indicator"]))]
+    again = gold.run(spark, silver_env, as_of="2025-03-31")
+    assert again["snapshots"] == ["2025-03-31"]
+    after = [read_sorted(spark, silver_env, t, ["snapshot_date"] + k) for t, k in
+             (("family_indicators", ["family_id"]), ("person_indicators", ["person_id"]), ("indicator_summary", ["indicator"]))]
+    assert after == before
+
+
+def test_default_snapshot_is_the_latest_known_date(spark, silver_env):
+    s = gold.run(spark, silver_env)
+    assert s["as_of"] == "2025-04-02"
+    fa = [r for r in lake.read(spark, silver_env.table("gold", "family_indicators")).collect() if r.family_id == "FA"][0]
+    assert fa.cp_plan
+
+
+def test_missing_silver_table_is_a_clear_error(spark, env, tmp_path):
+    with pytest.raises(PipelineError, match=r"silver/event does not exist \(hint: run `thinkfamily run silver`"):
+        gold.run(spark, env.with_paths(lake=str(tmp_path / "empty")))
+
+
+def test_changed_indicator_set_asks_for_a_rebuild(spark, silver_env, tmp_path, project_root):
+    gold.run(spark, silver_env, as_of="2025-03-31")
+    text = (project_root / "conf" / "indicators.yaml").read_text().replace("id: marac_12m", "id: marac_referral_12m")
+    changed = tmp_path / "indicators.yaml"
+    changed.write_text(text)
+    with pytest.raises(PipelineError, match=r"indicator set changed .*new \['marac_referral_12m'"):
+        gold.run(spark, silver_env, as_of="2025-03-31", indicators_path=str(changed))
+
+
+def test_gold_suite_blocks_inconsistent_families(spark, silver_env):
+    from pyspark.sql import functions as F
+
+    from thinkfamily import dq
+
+    inds = load_indicators(spark=spark)
+    vocab = load_vocabulary()
+    gold.run(spark, silver_env, as_of="2025-03-31")  # runs the suite itself and passes
+    good = lake.read(spark, silver_env.table("gold", "family_indicators"))
+    ok = dq.run_suite(gold.gold_checks(good, inds, vocab.categories, vocab.outcomes), gold.gold_suite(inds),
+                      pii_columns=[], table="gold.family_indicators", docs_dir=None)
+    assert ok.success, ok.summary_line()
+    broken = good.withColumn("eligible_tf", F.lit(True)).withColumn("cp_plan", F.lit(True)).unionByName(good.limit(1))
+    bad = dq.run_suite(gold.gold_checks(broken, inds, vocab.categories, vocab.outcomes), gold.gold_suite(inds),
+                       pii_columns=[], table="gold.family_indicators", docs_dir=None)
+    failed = {(o.type, o.column) for o in bad.failed}
+    assert ("expect_column_values_to_be_in_set", "chk_eligible_tf") in failed
+    assert ("expect_column_values_to_be_in_set", "chk_flags_vs_counts") in failed
+    assert any(t == "expect_compound_columns_to_be_unique" for t, _ in failed)
+    with pytest.raises(DataQualityError, match="gold_family_indicators"):
+        dq.enforce(bad)
