@@ -128,7 +128,7 @@ def test_report_has_no_personal_data(days):
 
 
 @pytest.mark.slow
-def test_spark_backend_gives_the_same_people(spark, env, days):
+def test_spark_backend_gives_the_same_people(spark, env):
     from jobs.link import run
 
     env2 = env.with_paths(lake=env.lake + "/link_spark")
