@@ -128,14 +128,16 @@ def test_report_has_no_personal_data(days):
 
 
 @pytest.mark.slow
-def test_spark_backend_gives_the_same_people(spark, env):
+def test_spark_backend_scores_with_the_model_trained_on_duckdb(spark, env):
+    """Train once on DuckDB, score on Spark: same settings, parameters carried across dialects."""
     from jobs.link import run
 
     env2 = env.with_paths(lake=env.lake + "/link_spark")
-    rows = make_records(PEOPLE[:15])
+    rows = make_records(PEOPLE[:40])
     _write(spark, env2, rows)
+    trained = run(spark, env2, backend="duckdb", with_report=False)
     s = run(spark, env2, backend="spark", with_report=False)
     truth = {r["record_id"]: r["true_person"] for r in rows}
     pred = {k: v.person_id for k, v in _links(spark, env2).items()}
-    assert s["backend"] == "spark"
+    assert s["backend"] == "spark" and s["model_version"] == trained["model_version"] and not s["model_trained_now"]
     assert _pairs(pred) <= _pairs(truth) and len(_pairs(pred)) >= 0.9 * len(_pairs(truth))
