@@ -23,7 +23,11 @@ from thinkfamily import lake
 from thinkfamily.config import EnvConfig
 from thinkfamily.errors import PipelineError, ThinkFamilyError
 from thinkfamily.indicators import (
-    IndicatorSet, build_gold, load_indicators, load_vocabulary, snapshots_frame,
+    IndicatorSet,
+    build_gold,
+    load_indicators,
+    load_vocabulary,
+    snapshots_frame,
 )
 
 log = logging.getLogger(__name__)
@@ -258,9 +262,9 @@ def format_summary(s: dict) -> str:
     return "\n".join([
         f"gold as of {s['as_of']}: {len(s['snapshots'])} snapshot(s), {s['indicators']} indicators",
         f"  rows written: person_indicators {s['rows']['person_indicators']}, family_indicators {s['rows']['family_indicators']}",
-        f"  families on {s['as_of']}: {s['families']}; eligible (2+ of 6 headline problems): "
-        f"{s['eligible_tf']} ({s['eligible_tf_share']:.1%}); Supporting Families eligible: "
-        f"{s['eligible_sf']} ({s['eligible_sf_share']:.1%})",
+        (f"  families on {s['as_of']}: {s['families']}; eligible (2+ of 6 headline problems): "
+         f"{s['eligible_tf']} ({s['eligible_tf_share']:.1%}); Supporting Families eligible: "
+         f"{s['eligible_sf']} ({s['eligible_sf_share']:.1%})"),
         *( [f"  warning: {s['unlinked_events']} event(s) without a person link"] if s["unlinked_events"] else []),
         *( [f"  {s['dq']}"] if s.get("dq") else []),
     ])

@@ -24,6 +24,15 @@ def test_bad_dates_are_one_line_errors():
         gold.parse_date("31/03/2025", "--as-of")
 
 
+def test_summary_prints_the_eligible_share():
+    text = gold.format_summary({"as_of": "2025-03-31", "snapshots": ["2025-03-31"], "indicators": 27,
+                                "rows": {"person_indicators": 10, "family_indicators": 4}, "families": 4,
+                                "eligible_tf": 1, "eligible_sf": 0, "eligible_tf_share": 0.25, "eligible_sf_share": 0.0,
+                                "unlinked_events": 2, "dq": None})
+    assert "eligible (2+ of 6 headline problems): 1 (25.0%)" in text
+    assert "warning: 2 event(s) without a person link" in text
+
+
 def _event(n, pid, etype, date, known=None, end=None, code=None, **attrs):
     return (f"e{n}", "src", f"k{n}", pid, etype, None, date, end, code, {k: str(v) for k, v in attrs.items()}, known or date, "b1")
 
@@ -78,7 +87,7 @@ def test_backfill_writes_month_end_snapshots_and_reruns_are_idempotent(spark, si
     assert fam[("FB", D(2025, 1, 31))].n_members == 1 and fam[("FB", D(2025, 3, 31))].youth_proven_offence_12m
 
     people = read_sorted(spark, silver_env, "person_indicators", ["person_id", "snapshot_date"])
-    kid = [r for r in people if r.person_id == "kid" and r.snapshot_date == D(2025, 3, 31)][0]
+    kid = next(r for r in people if r.person_id == "kid" and r.snapshot_date == D(2025, 3, 31))
     assert (kid.age, kid.family_id, kid.role, kid.is_child, kid.da_household_12m) == (12, "FA", "child", True, True)
     assert "dob" not in lake.read(spark, silver_env.table("gold", "person_indicators")).columns
 
@@ -103,7 +112,7 @@ def test_backfill_writes_month_end_snapshots_and_reruns_are_idempotent(spark, si
 def test_default_snapshot_is_the_latest_known_date(spark, silver_env):
     s = gold.run(spark, silver_env)
     assert s["as_of"] == "2025-04-02"
-    fa = [r for r in lake.read(spark, silver_env.table("gold", "family_indicators")).collect() if r.family_id == "FA"][0]
+    fa = next(r for r in lake.read(spark, silver_env.table("gold", "family_indicators")).collect() if r.family_id == "FA")
     assert fa.cp_plan
 
 

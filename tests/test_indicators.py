@@ -9,7 +9,12 @@ import yaml
 
 from thinkfamily.errors import ConfigError
 from thinkfamily.indicators import (
-    EVENT_SCHEMA, IndicatorSet, build_gold, load_indicators, load_vocabulary, snapshots_frame,
+    EVENT_SCHEMA,
+    IndicatorSet,
+    build_gold,
+    load_indicators,
+    load_vocabulary,
+    snapshots_frame,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

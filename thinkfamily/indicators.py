@@ -17,9 +17,10 @@ backfill is one pass over the events, not a loop.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -70,7 +71,7 @@ class Population(Strict):
     max_age: int | None = Field(None, ge=0, le=120)
 
     @model_validator(mode="after")
-    def _bounds(self) -> "Population":
+    def _bounds(self) -> Population:
         if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
             raise ValueError(f"min_age {self.min_age} is above max_age {self.max_age}")
         return self
@@ -101,7 +102,7 @@ class Lookback(Strict):
     overlap: bool = False
 
     @model_validator(mode="after")
-    def _one(self) -> "Lookback":
+    def _one(self) -> Lookback:
         chosen = [k for k, v in (("months", self.months), ("terms", self.terms), ("current", self.current or None)) if v]
         if len(chosen) != 1:
             raise ValueError(f"give exactly one of months, terms or current (got {chosen or 'none'})")
@@ -186,7 +187,7 @@ class IndicatorSet(Strict):
     indicators: list[Indicator] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique(self) -> "IndicatorSet":
+    def _unique(self) -> IndicatorSet:
         seen: set[str] = set()
         for ind in self.indicators:
             if ind.id in seen:
@@ -257,7 +258,7 @@ def check_sql(spark: SparkSession, cfg: IndicatorSet, path: Path | str = "indica
             try:
                 out = empty.select(F.expr(ind.rule.condition).alias("c"))
                 dtype = out.schema["c"].dataType
-            except Exception as exc:  # ParseException / AnalysisException: one readable line
+            except Exception as exc:  # noqa: BLE001 - ParseException / AnalysisException: one readable line
                 raise ConfigError(f"{where}.rule.condition: Spark cannot use it: {_first_line(exc)}") from None
             if not isinstance(dtype, T.BooleanType):
                 raise ConfigError(f"{where}.rule.condition: must be a boolean expression, got {dtype.simpleString()}")
@@ -265,7 +266,7 @@ def check_sql(spark: SparkSession, cfg: IndicatorSet, path: Path | str = "indica
             try:
                 out = empty.agg(F.expr(ind.rule.aggregate).alias("a"))
                 dtype = out.schema["a"].dataType
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - as above
                 raise ConfigError(f"{where}.rule.aggregate: Spark cannot use it: {_first_line(exc)}") from None
             if not isinstance(dtype, T.NumericType):
                 raise ConfigError(f"{where}.rule.aggregate: must be numeric, got {dtype.simpleString()}")
@@ -665,8 +666,8 @@ def evaluate_against_truth(gold_families, gold_members, person_link, record_link
         g = gf[gf.snapshot_date == snap].merge(fam_true, on="family_id", how="left")
         t = truth[truth.as_of == snap]
         mapped = g.true_family_id.notna()
-        row: dict = {"snapshot_date": snap.isoformat(), "gold_families": int(len(g)),
-                     "gold_families_mapped": int(mapped.sum()), "true_families": int(len(t)),
+        row: dict = {"snapshot_date": snap.isoformat(), "gold_families": len(g),
+                     "gold_families_mapped": int(mapped.sum()), "true_families": len(t),
                      "true_families_covered": int(t.family_id.isin(set(g.true_family_id.dropna())).sum()),
                      "mean_member_agreement": round(float(g.share.mean()), 4) if mapped.any() else None,
                      "problems": {}}
@@ -692,7 +693,7 @@ def evaluate_against_truth(gold_families, gold_members, person_link, record_link
                     "headline_problem": ind.headline_problem, "flagged": len(pred),
                     "precision_vs_problem": round(len(pred & actual) / len(pred), 4) if pred else None}
         out["snapshots"].append(row)
-    out["mapping"] = {"gold_persons_mapped": int(len(person_true)),
+    out["mapping"] = {"gold_persons_mapped": len(person_true),
                       "method": "person -> majority true family of its records; family -> majority of its members"}
     return out
 
