@@ -19,10 +19,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -221,14 +222,14 @@ def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None,
         q = keep(quarantine)
         n_q = q.count()
         _merge_if_any(persons, n_persons, ident_path, mapping.KEYS["person_record_identifiable"])
-        token = lambda col, purpose: hmac_token(col, key, purpose)  # noqa: E731
+        token = lambda col, purpose: hmac_token(col, key, purpose)
         _merge_if_any(persons.transform(mapping.pseudonymised_persons(token)), n_persons,
                       env.table(LAYER, "person_record"), mapping.KEYS["person_record"])
         _merge_if_any(events, n_events, env.table(LAYER, "event"), mapping.KEYS["event"])
         _merge_if_any(rel, n_rel, env.table(LAYER, "relationship"), mapping.KEYS["relationship"])
         if n_q:
             lake.append(q, env.table(LAYER, QUARANTINE))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         lake.append(spark.createDataFrame([(s.name, b, now) for s, bs in todo for b in bs], PROCESSED_SCHEMA),
                     processed_path)
     finally:

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from test_mapping import BRONZE_SCHEMA, ROWS, T0, gazetteer_source, police_da
 
 from jobs import silver
 from thinkfamily import dq, lake, pseudonymise
 from thinkfamily.errors import ConfigError
-from test_mapping import BRONZE_SCHEMA, ROWS, T0, gazetteer_source, police_da
 
 # Planted identifiers: they must never appear outside *_identifiable tables.
 PLANTED_TEXT = ["Zoë", "zoe", "O'Brien", "obrien", "O’BRIEN", "9434765919", "943 476 5919", "John Paul",

@@ -16,8 +16,9 @@ Shapes produced (see docs/silver.md and the table contract):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from functools import reduce
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -30,11 +31,11 @@ from thinkfamily.standardise import (
     clean_name,
     date_flag,
     fold_name,
-    ni_number_valid,
     nhs_number_valid,
+    ni_number_valid,
     normalise_address_line,
-    normalise_ni_number,
     normalise_nhs_number,
+    normalise_ni_number,
     normalise_upn,
     parse_date,
     postcode_district,
@@ -141,7 +142,7 @@ def record_key(src: SourceSchema) -> Column:
 
 def record_id(source: Column | str, key: Column, role: Column | str) -> Column:
     """'<source>|<record_key>|<role>': the id of one person mention (unique in silver)."""
-    lit = lambda v: F.lit(v) if isinstance(v, str) else v  # noqa: E731
+    lit = lambda v: F.lit(v) if isinstance(v, str) else v
     return F.concat_ws("|", lit(source), key, lit(role))
 
 

@@ -12,7 +12,7 @@ Registered transforms
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from pyspark.sql import DataFrame
 
