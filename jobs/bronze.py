@@ -269,7 +269,7 @@ def _file_verdict(src: SourceSchema, f: FileFacts, counts) -> FileOutcome:
         if src.format == "xml":
             return FileOutcome(f, "failed", f"no <{src.options.row_tag}> elements found: wrong format or options.row_tag?")
         header = readers.parse_header(f.head or "", src) if src.format == "csv" and src.options.header else []
-        missing = [c for c in src.required_columns if header and c not in header]
+        missing = [c for c in src.required_columns if header and readers.normalise_name(c) not in header]
         if missing:
             hint = readers.delimiter_hint(f.head or "", src)
             return FileOutcome(f, "failed", f"missing required column(s) {missing}{hint}", missing_columns=missing)

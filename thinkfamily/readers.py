@@ -289,14 +289,15 @@ def read_csv(spark: SparkSession, src: SourceSchema, files: list[FileFacts]) -> 
         error = (F.when(repeated, F.lit("repeated header row"))
                  .when(stray, F.lit("unbalanced quotes: a quoted field is not closed"))
                  .when(fields != n, F.format_string(f"line has %d fields, expected {n}", fields)))
-        index = {name: i for i, name in enumerate(names) if name}
+        canon = {normalise_name(d): d for d in declared}  # header 'Date Of Birth' matches 'date_of_birth'
+        index = {canon.get(name, name): i for i, name in enumerate(names) if name}
         extras = [name for name in index if name not in declared]
         values = [(parsed[f"c{index[c]}"] if c in index else F.lit(None).cast("string")) for c in declared]
         rescued = (F.to_json(F.struct(*[parsed[f"c{index[x]}"].alias(x) for x in extras]))
                    if extras else F.lit(None).cast("string"))
         parts.append(part.select(
             "_source_file", "_line", "_raw", error.alias("_error"),
-            F.array(*[F.lit(x) for x in names]).alias("_columns"),
+            F.array(*[F.lit(canon.get(x, x)) for x in names]).alias("_columns"),
             *[_null_if(v, o.null_values).alias(c) for v, c in zip(values, declared)],
             rescued.alias("_rescued"),
         ))
@@ -307,12 +308,15 @@ def read_csv(spark: SparkSession, src: SourceSchema, files: list[FileFacts]) -> 
 def _from_map(df: DataFrame, src: SourceSchema, m: Column) -> DataFrame:
     """Rows holding a map of column -> string (JSON, XML) -> the standard reader frame."""
     declared = [c.name for c in src.columns]
-    known = F.array(*[F.lit(c) for c in declared])
+    # keys arrive normalised ('caseRef' -> 'caseref'); declared names are matched the same way
+    canon = F.create_map(*[x for d in declared for x in (F.lit(normalise_name(d)), F.lit(d))])
+    known = F.array(*[F.lit(normalise_name(c)) for c in declared])
     extra = F.map_filter(m, lambda k, v: ~F.array_contains(known, k))
+    keys = F.transform(F.map_keys(m), lambda k: F.coalesce(F.try_element_at(canon, k), k))
     return df.select(
         "_source_file", "_line", "_raw", "_error",
-        F.coalesce(F.map_keys(m), F.array().cast("array<string>")).alias("_columns"),
-        *[_null_if(F.try_element_at(m, F.lit(c)), src.options.null_values).alias(c) for c in declared],
+        F.coalesce(keys, F.array().cast("array<string>")).alias("_columns"),
+        *[_null_if(F.try_element_at(m, F.lit(normalise_name(c))), src.options.null_values).alias(c) for c in declared],
         F.when(F.size(extra) > 0, F.to_json(extra)).alias("_rescued"),
     )
 
@@ -430,7 +434,8 @@ def read_parquet(spark: SparkSession, src: SourceSchema, files: list[FileFacts],
     for paths in groups.values():
         df = spark.read.parquet(*paths)
         fields = df.schema.fields
-        by_name = {normalise_name(x.name): x for x in fields}
+        canon = {normalise_name(d): d for d in declared}
+        by_name = {canon.get(normalise_name(x.name), normalise_name(x.name)): x for x in fields}
         extras = [n for n in by_name if n not in declared]
         values = {n: _parquet_value(x, src) for n, x in by_name.items()}
         parts.append(df.select(
