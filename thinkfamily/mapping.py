@@ -167,6 +167,16 @@ def known_date() -> Column:
     return F.to_date(F.col("_ingested_at"))
 
 
+def event_known_date(event_date: Column, recording_lag_days: int | None) -> Column:
+    """When an event became known. A live feed knows it the day it arrives; a historical backload
+    declares the agency's recording lag, so the event counts as known ``lag`` days after it
+    happened — never later than the day we received it, never earlier than the event."""
+    received = known_date()
+    if recording_lag_days is None:
+        return received
+    return F.least(received, F.date_add(event_date, recording_lag_days))
+
+
 def as_date(df: DataFrame, column: str, reference: Column | dt.date | None = None) -> Column:
     """A bronze column as a date: typed dates pass, timestamps are truncated, text is parsed
     (UK day-first formats; impossible dates null)."""
@@ -364,7 +374,7 @@ def event_candidates(src: SourceSchema, event_types: Mapping[str, Mapping[str, A
                 end.alias("end_date"),
                 (F.col(rule.code).cast("string") if rule.code else F.lit(None).cast("string")).alias("code"),
                 _attributes(rule.attributes).alias("attributes"),
-                known_date().alias("known_date"),
+                event_known_date(date, src.recording_lag_days).alias("known_date"),
                 F.col("_batch_id"),
                 reason.alias("_reason"),
             ))

@@ -124,6 +124,10 @@ class SourceSchema(Strict):
     options: ReaderOptions = Field(default_factory=ReaderOptions)
     drift: Literal["rescue", "reject"] = "rescue"
     retention_days: int = Field(2555, ge=1)
+    recording_lag_days: int | None = Field(
+        None, ge=0, le=366,
+        description="historical backloads: an event counts as known this many days after its date, never "
+        "later than the day it was received (point-in-time snapshots); None = known when received")
     columns: list[Column]
     expectations: list[Expectation] = Field(default_factory=list)
     silver: SilverMapping | None = None

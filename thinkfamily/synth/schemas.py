@@ -13,6 +13,18 @@ HEADER = ("# Generated from thinkfamily/synth/catalog.py by `python -m thinkfami
           "# city writes files in exactly this shape. A real extract of the same kind would use the same YAML.\n")
 
 
+# Typical days from an event to its record in the agency's system (documented in
+# docs/synthetic-city.md): a one-shot historical load uses them for point-in-time `known_date`.
+RECORDING_LAG_DAYS = {
+    "police": 2, "community_safety": 7, "childrens_social_care": 7, "early_help": 14, "education": 30,
+    "dwp": 35, "revenues": 30, "housing": 14, "marac": 7, "nhs_acute": 7, "nhs_icb": 30,
+    "nhs_mental_health": 14, "community_health": 14, "probation": 7, "treatment_service": 14,
+    "youth_justice": 14,
+}
+ADDRESS_ATTRS = {"uprn": "uprn", "line1": "address_line1", "line2": "address_line2", "town": "town",
+                 "postcode": "postcode", "area": "area"}
+
+
 def source_yaml(src: Source) -> dict:
     text = src.format != "parquet"
     single = src.roles == ("subject",)
@@ -47,6 +59,8 @@ def source_yaml(src: Source) -> dict:
             options[k] = src.options[k]
     out: dict = {"name": src.name, "agency": src.agency, "owner": src.owner, "description": src.description,
                  "format": src.format, "files": f"{src.name}/*.{src.ext}"}
+    if src.events:
+        out["recording_lag_days"] = RECORDING_LAG_DAYS.get(src.agency, 14)
     if options:
         out["options"] = options
     out["columns"] = cols
@@ -68,6 +82,9 @@ def source_yaml(src: Source) -> dict:
         if src.relationships:
             silver["relationships"] = [dict(r) for r in src.relationships]
         out["silver"] = silver
+    addr = {ADDRESS_ATTRS[c.attr]: c.name for c in src.columns if c.attr in ADDRESS_ATTRS}
+    if not src.roles and "uprn" in addr:
+        out["silver"] = {"address": addr}
     return out
 
 
@@ -85,6 +102,9 @@ def dump(doc: dict) -> str:
         elif k == "silver":
             lines.append("silver:")
             for sk, sv in v.items():
+                if isinstance(sv, dict):
+                    lines.append(f"  {sk}: {_flow(sv)}")
+                    continue
                 lines.append(f"  {sk}:")
                 lines += [f"    - {_flow(x)}" for x in sv]
         elif isinstance(v, dict):
