@@ -29,7 +29,6 @@ doctor: setup
 	$(TF) doctor
 
 demo: setup
-	$(TF) --env $(ENV) doctor
 	$(TF) --env $(ENV) demo --scale $(SCALE) --seed $(SEED)
 
 test: setup e2e-deps

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 STAGES: dict[str, str] = {
     "bronze": "jobs.bronze:run",
     "silver": "jobs.silver:run",
+    "link": "jobs.link:run",
+    "gold": "jobs.gold:run",
     "train": "ml.train:run",
     "score": "ml.score:run",
 }
