@@ -39,6 +39,29 @@ def demo(ctx: click.Context, scale: str, seed: int, regenerate: bool) -> None:
     click.echo("")
     click.echo(f"run {rec.run_id}: {rec.outcome} in {rec.seconds:.0f}s")
     for stage in rec.stages:
-        for line in stage.summary.get("report_lines", []):
+        click.echo(f"--- {stage.stage} ({stage.seconds:.0f}s)")
+        for line in stage_report(stage.stage, stage.summary):
             click.echo(f"  {line}")
-    click.echo(f"lake: {env.lake}   (bronze/ silver/ gold/ _audit/ _dq/)")
+    click.echo("")
+    click.echo(f"lake: {env.lake}   (bronze/ silver/ gold/ _audit/ _dq/docs/index.html)")
+    click.echo(f"linkage report: {env.lake}/_reports/linkage/   model cards: `make mlflow-ui` -> http://127.0.0.1:5000")
+    click.echo(f"measure against the truth: thinkfamily evaluate linkage --truth {env.truth}; "
+               f"thinkfamily evaluate indicators --truth {env.truth}")
+
+
+def stage_report(stage: str, summary: dict) -> list[str]:
+    """What a person wants to see from each stage: counts, shares, model verdicts (no personal data)."""
+    if stage == "bronze" and "results" in summary:
+        from jobs.bronze import format_table
+
+        return format_table(summary).splitlines()
+    if stage == "gold" and "as_of" in summary and "rows" in summary:
+        from jobs.gold import format_summary
+
+        return format_summary(summary).splitlines()
+    if stage == "link" and "records" in summary:
+        return [f"{summary['records']} person records -> {summary['people']} people, {summary['families']} families "
+                f"(model {summary.get('model_version')}, backend {summary.get('backend')})"]
+    if "report_lines" in summary:
+        return list(summary["report_lines"])
+    return [f"{k}: {v}" for k, v in summary.items() if isinstance(v, (str, int, float))]
