@@ -189,7 +189,9 @@ def write_source(src: Source, ctx: Ctx, out_root: Path, seed: int) -> tuple[pd.D
 
 def _write_truth(df: pd.DataFrame, path: Path) -> None:
     table = pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
-    pq.write_table(table, path, compression="snappy", store_schema=False)
+    # microsecond timestamps: Spark cannot read parquet TIMESTAMP(NANOS)
+    pq.write_table(table, path, compression="snappy", store_schema=False,
+                   coerce_timestamps="us", allow_truncated_timestamps=True)
 
 
 def _family_problems(city, ev) -> pd.DataFrame:
