@@ -196,3 +196,15 @@ def test_recording_bias_adds_police_records_only_in_the_biased_area(tmp_path):
                                        "da_incident", "asb_intervention", "probation",
                                        # police DA notifications trigger referrals, and the CSC cascade follows
                                        "cs_referral", "cs_assessment", "child_in_need", "cp_plan", "looked_after"}
+
+
+def test_truth_timestamps_are_readable_by_spark(city):
+    """Spark rejects parquet TIMESTAMP(NANOS): truth must be written in microseconds."""
+    import pyarrow.parquet as pq
+
+    base, _ = city
+    files = sorted((base / "truth").glob("*.parquet"))
+    assert files
+    for f in files:
+        for name, typ in zip(pq.read_schema(f).names, pq.read_schema(f).types):
+            assert "ns" not in str(typ), f"{f.name}: {name} is {typ}"
