@@ -109,6 +109,14 @@ def test_yamls_match_the_tables_the_silver_mapping_writes():
 
     assert load_canonical("person_record").column_names("full") == mapping.PERSON_RECORD_IDENTIFIABLE_COLUMNS
     assert load_canonical("person_record").column_names("analyst") == mapping.PERSON_RECORD_COLUMNS
+    assert load_canonical("event").column_names("full") == mapping.EVENT_COLUMNS
+    assert load_canonical("relationship").column_names("full") == mapping.RELATIONSHIP_COLUMNS
+    assert load_canonical("address").column_names("full") == mapping.ADDRESS_COLUMNS
+    for name in ("event", "relationship", "address"):  # no direct identifiers: one view, one table
+        assert load_canonical(name).column_names("analyst") == load_canonical(name).column_names("full")
+    person = load_canonical("person_record")
+    tokens = {c.view_name("analyst"): (c.name, c.purpose) for c in person.columns if c.action == "token"}
+    assert tokens == mapping.TOKENS  # same source column and HMAC purpose, so tokens join across tables
     assert shape(struct_type("event")) == shape(mapping.event_schema())
     assert shape(struct_type("relationship")) == shape(mapping.relationship_schema())
     assert shape(struct_type("address")) == shape(mapping.address_schema())
