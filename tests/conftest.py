@@ -22,6 +22,8 @@ def env(tmp_path_factory):
 
     base = load_env("local", root=ROOT)
     lake = tmp_path_factory.mktemp("lake")
+    # tiny frames need little heap; a smaller driver leaves room for the CLI/spark-submit tests' JVMs
+    base = base.model_copy(update={"spark": base.spark.model_copy(update={"driver_memory": "3g"})})
     return base.with_paths(lake=str(lake), jars=base.jars_dir, raw=str(lake / "raw"), truth=str(lake / "truth"))
 
 
