@@ -206,7 +206,7 @@ def split_frame(pdf: pd.DataFrame, cfg: ModelConfig) -> tuple[pd.DataFrame, pd.D
         n_pos = int(part["label"].sum()) if len(part) else 0
         if len(part) == 0 or n_pos == 0 or n_pos == len(part):
             anchors = getattr(cfg.anchors, what)
-            raise PipelineError(
+            raise UntrainableModel(
                 f"model {cfg.name}: the {what} anchors {', '.join(map(str, anchors))} give {len(part)} rows with "
                 f"{n_pos} cohort members; need both members and non-members",
                 hint="check the gold snapshots exist for the day before each anchor and the cohort rule in "
@@ -358,6 +358,10 @@ def train_model(spark, env: EnvConfig, name: str, truth: str | Path | None = Non
                           indicators=indicators, echo=echo)
 
 
+class UntrainableModel(PipelineError):
+    """The data holds no cohort (or nothing but cohort) for a model: a verdict, not a broken pipeline."""
+
+
 def run(spark, env: EnvConfig, models: list[str] | None = None, truth: str | Path | None = None,
         echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Pipeline stage: train every model declared in conf/models (or the given ones)."""
@@ -366,6 +370,11 @@ def run(spark, env: EnvConfig, models: list[str] | None = None, truth: str | Pat
         truth = env.truth
     out: dict[str, Any] = {"models": len(names)}
     for name in names:
-        s = train_model(spark, env, name, truth, echo=echo)
+        try:
+            s = train_model(spark, env, name, truth, echo=echo)
+        except UntrainableModel as exc:  # e.g. the tiny city has no youth-offending cohort
+            echo(f"{name}: NOT TRAINED: {exc.message}")
+            out[name] = "not trained: no usable cohort in the data"
+            continue
         out[name] = f"v{s['registered_version']} {'champion' if s['promoted'] else 'NOT FIT'} roc_auc={s['roc_auc']}"
     return out

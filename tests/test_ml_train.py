@@ -168,3 +168,20 @@ def test_training_refuses_snapshots_where_nothing_was_known_yet():
                                                              "offence_12m"]] = 0.0
     with pytest.raises(PipelineError, match="2024-03-31 have no indicator set"):
         check_features_populated(frame, model_config())
+
+
+def test_pipeline_stage_reports_a_model_without_cohort_instead_of_failing(monkeypatch, env):
+    """A city with no youth-offending cohort yields a verdict for that model; other models still train."""
+    import ml.train as train
+
+    def fake_train(spark, env_, name, truth, echo=print):
+        if name == "empty":
+            raise train.UntrainableModel("model empty: the train anchors 2024-04-01 give 10 rows with 0 cohort members")
+        return {"registered_version": "1", "promoted": False, "roc_auc": 0.7}
+
+    monkeypatch.setattr(train, "train_model", fake_train)
+    lines = []
+    out = train.run(None, env, models=["empty", "ok"], truth=None, echo=lines.append)
+    assert out["empty"] == "not trained: no usable cohort in the data"
+    assert out["ok"].startswith("v1 NOT FIT")
+    assert any("NOT TRAINED" in ln for ln in lines)
