@@ -26,7 +26,7 @@ from thinkfamily.linkage import people
 from thinkfamily.linkage.config import LinkageConfig, load_linkage_config
 from thinkfamily.linkage.engine import connected_components, link_records
 from thinkfamily.linkage.prepare import deterministic_edges, prepare_records
-from thinkfamily.linkage.stable_ids import CHANGE_SCHEMA, assign_stable_ids
+from thinkfamily.linkage.stable_ids import assign_stable_ids
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,10 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
     records, input_version = read_records(spark, env)
     records = records.localCheckpoint()
 
+    if backend == "spark" and not spark.sparkContext.getCheckpointDir():
+        # Splink's Spark clustering checkpoints each iteration (engine._db_api); files are removed
+        # when the checkpointed frames are garbage-collected (spark.cleaner...cleanCheckpoints)
+        spark.sparkContext.setCheckpointDir(f"{env.lake}/_tmp/spark_checkpoints")
     model_version, trained = _model(env, cfg, retrain)
     det = deterministic_edges(records, cfg.deterministic.identifiers)
     out = link_records(spark, prepare_records(records), det, cfg, backend, trained, with_charts=with_report)

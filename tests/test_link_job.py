@@ -8,7 +8,6 @@ import itertools
 from collections import defaultdict
 
 import pytest
-from pyspark.sql import functions as F
 
 from test_link_synth import make_people, make_records, record, to_df
 from thinkfamily import lake
@@ -141,3 +140,17 @@ def test_spark_backend_scores_with_the_model_trained_on_duckdb(spark, env):
     pred = {k: v.person_id for k, v in _links(spark, env2).items()}
     assert s["backend"] == "spark" and s["model_version"] == trained["model_version"] and not s["model_trained_now"]
     assert _pairs(pred) <= _pairs(truth) and len(_pairs(pred)) >= 0.9 * len(_pairs(truth))
+
+
+def test_spark_linkage_checkpoints_instead_of_growing_plans(spark, tmp_path):
+    """Regression: with "persist", Splink's iterative clustering kept every iteration's plan and
+    exhausted the driver heap in CI; with a checkpoint directory set it checkpoints instead."""
+    from thinkfamily.linkage.engine import _db_api
+
+    previous = spark.sparkContext.getCheckpointDir()
+    spark.sparkContext.setCheckpointDir(str(tmp_path / "ckpt"))
+    try:
+        assert _db_api("spark", spark).break_lineage_method == "checkpoint"
+    finally:
+        if previous:
+            spark.sparkContext.setCheckpointDir(previous)

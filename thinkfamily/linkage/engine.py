@@ -49,7 +49,13 @@ def _db_api(backend: Backend, spark: SparkSession):
         return DuckDBAPI(connection=duckdb.connect(":memory:"))
     from splink import SparkAPI
 
-    return SparkAPI(spark_session=spark, break_lineage_method="persist")
+    # Splink's connected components iterates; "persist" keeps every iteration's plan in the next
+    # one's lineage, and analysing that plan exhausted a 3 GiB driver on 40 people. Checkpointing
+    # cuts the lineage; it needs a checkpoint directory, which the link job sets.
+    method = "checkpoint" if spark.sparkContext.getCheckpointDir() else "persist"
+    if method == "persist":
+        log.warning("no Spark checkpoint directory set: Splink falls back to persist (plans grow per iteration)")
+    return SparkAPI(spark_session=spark, break_lineage_method=method)
 
 
 def _register(db_api, backend: Backend, df: DataFrame, name: str):
@@ -192,12 +198,15 @@ def link_records(
     edges_df = _to_spark(spark, backend, all_edges)
     if edges_df is None:
         edges_df = spark.createDataFrame([], EDGE_SCHEMA)
-    if backend == "duckdb":  # materialise in Spark before the DuckDB connection goes away
-        clusters_df = clusters_df.localCheckpoint()
-        edges_df = edges_df.localCheckpoint()
+    # materialise before the backend's tables go away (DuckDB connection closed; Spark temp views
+    # dropped and uncached) and so later joins start from a short plan
+    clusters_df = clusters_df.localCheckpoint()
+    edges_df = edges_df.localCheckpoint()
     timings["cluster_s"] = time.perf_counter() - t1
 
     charts = _charts(linker, predictions) if with_charts else {}
+    if backend == "spark":
+        linker.table_management.delete_tables_created_by_splink_from_db()
     timings["total_s"] = time.perf_counter() - t0
     log.info("linkage (%s): %d pairs scored, timings %s", backend, n_scored,
              {k: round(v, 1) for k, v in timings.items()})

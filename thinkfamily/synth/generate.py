@@ -171,13 +171,13 @@ def write_source(src: Source, ctx: Ctx, out_root: Path, seed: int) -> tuple[pd.D
                               "record_key": keys[idx[r]]})
     # truth links for every person mention
     recs = []
-    for l in links:
-        l = l.copy()
-        l["source"] = src.name
-        l["record_key"] = keys[l.row]
-        l["file"] = files[l.row]
-        l["line"] = lines[l.row]
-        recs.append(l)
+    for link in links:
+        link = link.copy()
+        link["source"] = src.name
+        link["record_key"] = keys[link.row]
+        link["file"] = files[link.row]
+        link["line"] = lines[link.row]
+        recs.append(link)
     rl = pd.concat(recs, ignore_index=True) if recs else pd.DataFrame()
     if len(rl):
         # duplicates: a second record (own key) of the same person(s), flagged in errors
