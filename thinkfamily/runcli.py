@@ -54,6 +54,41 @@ def gold(ctx: click.Context, as_of: str | None, backfill_from: str | None) -> No
     click.echo(job.format_summary(job.run(get_spark(env), env, as_of=as_of, backfill_from=backfill_from)))
 
 
+NIGHTLY = ("bronze", "silver", "link", "gold", "score")  # training is a deliberate act: --train or --only train
+
+
+@run.command("all")
+@click.option("--from", "start", default=None, metavar="STAGE",
+              help="start at this stage (bronze, silver, link, gold, train, score)")
+@click.option("--only", multiple=True, metavar="STAGE", help="run just this stage (repeatable)")
+@click.option("--train", is_flag=True, help="retrain every declared model (with its gates) before scoring")
+@click.pass_context
+def run_all(ctx: click.Context, start: str | None, only: tuple[str, ...], train: bool) -> None:
+    """Every stage in order under the lake lock: bronze -> silver -> link -> gold [-> train] -> score.
+
+    Each stage only processes what is new (files, batches, snapshots); a run-audit row is written
+    to _audit/runs whatever happens; the command exits non-zero at the first failing stage."""
+    from thinkfamily.cli import load_ctx_env
+    from thinkfamily.democli import stage_report
+    from thinkfamily.pipeline import run_pipeline, select_stages
+    from thinkfamily.spark import get_spark
+
+    if start and only:
+        raise click.UsageError("give --from or --only, not both")
+    chosen = select_stages(only=only, start=start)
+    if not only:
+        chosen = [s for s in chosen if s in NIGHTLY or (train and s == "train")]
+    env = load_ctx_env(ctx)
+    command = "run all" + (f" --from {start}" if start else "") + "".join(f" --only {s}" for s in only) + \
+        (" --train" if train else "")
+    rec = run_pipeline(get_spark(env), env, chosen, command=command, echo=click.echo)
+    click.echo(f"run {rec.run_id}: {rec.outcome} in {rec.seconds:.0f}s")
+    for stage in rec.stages:
+        click.echo(f"--- {stage.stage} ({stage.seconds:.0f}s)")
+        for line in stage_report(stage.stage, stage.summary):
+            click.echo(f"  {line}")
+
+
 def _register_ml() -> None:
     """`run score` lives with the models (ml.cli)."""
     from ml.cli import score
