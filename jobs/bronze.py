@@ -316,23 +316,37 @@ def bronze_suite(src: SourceSchema):
     return SuiteSpec(name=f"bronze_{src.name}", severity="warn", expectations=specs)
 
 
-def land_source(spark: SparkSession, env: EnvConfig, src: SourceSchema, logged: list) -> tuple[SourceResult, list]:
-    """Land one source's new files. Returns the result and the DQ results to record."""
+@dataclass
+class Pending:
+    """What one source leaves for the run's shared tables (written once per run, not per source:
+    each Delta commit costs ~1-2 s, and 33 sources x 2 shared commits was a third of bronze)."""
+
+    batch_id: str
+    log_rows: list[tuple]
+    quarantine: DataFrame | None = None  # materialised (localCheckpoint): the source's cache is gone
+
+
+def land_source(spark: SparkSession, env: EnvConfig, src: SourceSchema,
+                logged: list) -> tuple[SourceResult, list, Pending | None]:
+    """Land one source's new files into its bronze table.
+
+    Returns the result, the DQ results to record, and the rows the run writes to the shared
+    ingestion log and quarantine tables (None when nothing was new)."""
     result = SourceResult(src.name)
     shash = schema_hash(src)
     listed = readers.list_files(spark, f"{env.raw.rstrip('/')}/{src.file_glob}")
     outcomes, readable, skipped = _triage(src, listed, logged, spark, shash)
     result.files_skipped = skipped
     if not outcomes and not readable:
-        return result, []
+        return result, [], None
 
     batch_files = [o.facts for o in outcomes] + readable
     batch_id = batch_id_for(src.name, batch_files, shash)
     now = datetime.now(UTC).replace(tzinfo=None)
     result.batch_id = batch_id
     bronze_path = env.table("bronze", src.name)
-    quarantine_path = env.table("bronze", QUARANTINE_TABLE)
     dq_results = []
+    quarantined = None
 
     classified = None
     if readable:
@@ -373,16 +387,16 @@ def land_source(spark: SparkSession, env: EnvConfig, src: SourceSchema, logged: 
 
         if rows is not None and sum(v.rows_quarantined for v in verdicts):
             sha = {f.path: f.sha256 for f in readable}
-            bad = rows.where(F.col("_reason") != "").transform(quarantine_rows(src, batch_id, now, sha))
-            _append_once(bad, quarantine_path, f"quarantine:{batch_id}")
+            quarantined = (rows.where(F.col("_reason") != "").transform(quarantine_rows(src, batch_id, now, sha))
+                           .localCheckpoint())
     finally:
         if classified is not None:
             classified.unpersist()
 
     _reconcile(src, outcomes)
-    _write_log(spark, env, src, outcomes, batch_id, now, shash, result.bronze_version)
     _summarise(result, outcomes)
-    return result, dq_results
+    return result, dq_results, Pending(batch_id, _log_rows(src, outcomes, batch_id, now, shash, result.bronze_version),
+                                       quarantined)
 
 
 def bronze_schema(src: SourceSchema) -> T.StructType:
@@ -406,16 +420,46 @@ def _reconcile(src: SourceSchema, outcomes: list[FileOutcome]) -> None:
                 f"landed {o.rows_landed} + quarantined {o.rows_quarantined}")
 
 
-def _write_log(spark: SparkSession, env: EnvConfig, src: SourceSchema, outcomes: list[FileOutcome],
-               batch_id: str, now: datetime, shash: str, version: int | None) -> None:
-    rows = [
+def _log_rows(src: SourceSchema, outcomes: list[FileOutcome], batch_id: str, now: datetime, shash: str,
+              version: int | None) -> list[tuple]:
+    return [
         (src.name, o.facts.path, o.facts.sha256, o.facts.size, o.facts.modified_at, shash, batch_id, now,
          o.status, o.reason, o.duplicate_of, o.rows_read, o.rows_landed if o.status == "landed" else 0,
          o.rows_quarantined if o.status == "landed" else 0, o.extra_columns, o.missing_columns,
          version if o.status == "landed" else None)
         for o in sorted(outcomes, key=lambda o: o.facts.path)
     ]
-    _append_once(spark.createDataFrame(rows, LOG_SCHEMA), env.table("bronze", LOG_TABLE), f"log:{src.name}:{batch_id}")
+
+
+def _batches_already_in(spark: SparkSession, path: str, column: str, batch_ids: list[str]) -> set[str]:
+    if not batch_ids or not lake.exists(spark, path):
+        return set()
+    return {r[0] for r in lake.read(spark, path).where(F.col(column).isin(batch_ids)).select(column).distinct().collect()}
+
+
+def write_shared_tables(spark: SparkSession, env: EnvConfig, pending: list[Pending]) -> None:
+    """Quarantine rows, then ingestion-log rows, of every landed batch: one commit each per run.
+
+    Crash-safe re-runs: a batch whose rows a table already holds (the previous attempt got that
+    far) is not written again. The log goes last, so a file is only 'known' once everything it
+    produced is committed; until then a re-run lands it again and Delta's idempotent bronze
+    append (txnAppId = batch id) skips the rows already there."""
+    quarantine_path = env.table("bronze", QUARANTINE_TABLE)
+    frames = [p for p in pending if p.quarantine is not None]
+    done = _batches_already_in(spark, quarantine_path, "batch_id", [p.batch_id for p in frames])
+    frames = [p.quarantine for p in frames if p.batch_id not in done]
+    if frames:
+        bad = frames[0]
+        for f in frames[1:]:
+            bad = bad.unionByName(f)
+        bad.write.format("delta").mode("append").save(quarantine_path)
+
+    log_path = env.table("bronze", LOG_TABLE)
+    with_rows = [p for p in pending if p.log_rows]
+    done = _batches_already_in(spark, log_path, "batch_id", [p.batch_id for p in with_rows])
+    rows = [r for p in with_rows if p.batch_id not in done for r in p.log_rows]
+    if rows:
+        spark.createDataFrame(rows, LOG_SCHEMA).write.format("delta").mode("append").save(log_path)
 
 
 def _summarise(result: SourceResult, outcomes: list[FileOutcome]) -> None:
@@ -439,12 +483,14 @@ def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None, s
     ``strict`` a PipelineError naming the failed sources is raised after all sources ran.
     """
     schemas = load_sources(Path(env.root), sources)
-    results, dq_results = [], []
+    results, dq_results, pending = [], [], []
     logged = ingestion_log(spark, env)
     for src in schemas:
         try:
-            result, dq_res = land_source(spark, env, src, logged.get(src.name, []))
+            result, dq_res, todo = land_source(spark, env, src, logged.get(src.name, []))
             dq_results += dq_res
+            if todo is not None:
+                pending.append(todo)
         except ThinkFamilyError as exc:
             result = SourceResult(src.name, error=str(exc))
             log.error("%s: %s", src.name, exc)
@@ -456,6 +502,7 @@ def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None, s
         log.info("%s: %d new, %d skipped, %d duplicate, %d failed files; %d rows read, %d landed, %d quarantined",
                  result.source, result.files_new, result.files_skipped, result.files_duplicate,
                  result.files_failed, result.rows_read, result.rows_landed, result.rows_quarantined)
+    write_shared_tables(spark, env, pending)
     if dq_results:
         from thinkfamily import dq
 

@@ -290,3 +290,35 @@ def test_bronze_suite_runs_and_warns_without_blocking(spark, env, tmp_path):
     assert "expect_column_values_to_be_in_set(outcome): 1 unexpected" in result.dq
     assert "expect_compound_columns_to_be_unique(asb_ref,_source_file)" in result.dq
     assert lake.read(spark, project.table("_dq", "results")).where(~F.col("success")).count() == 2
+
+
+def test_rerun_after_a_crash_before_the_log_commit_lands_nothing_twice(spark, env, tmp_path, monkeypatch):
+    """The shared tables are written once per run, log last. Kill the run between the quarantine
+    and the log commit: the re-run finds the files unlogged, lands them again, and Delta's
+    idempotent append plus the batch check keep bronze and quarantine free of duplicates."""
+    from jobs import bronze
+
+    project = make_project(tmp_path, env, {"people": PEOPLE, "events": EVENTS},
+                           {k: v for k, v in FILES.items() if k.split("/")[0] in ("people", "events")})
+    real_create = spark.createDataFrame
+
+    def die_on_log(data, schema=None, *a, **kw):
+        if schema is bronze.LOG_SCHEMA:
+            raise KeyboardInterrupt("killed before the ingestion-log commit")
+        return real_create(data, schema, *a, **kw)
+
+    monkeypatch.setattr(spark, "createDataFrame", die_on_log)
+    with pytest.raises(KeyboardInterrupt):
+        land(spark, project)
+    monkeypatch.undo()
+    assert not lake.exists(spark, project.table("bronze", "_ingestion_log"))
+    first = {s: lake.read(spark, project.table("bronze", s)).count() for s in ("people", "events", "_quarantine")}
+
+    results = {r.source: r for r in land(spark, project)}
+    again = {s: lake.read(spark, project.table("bronze", s)).count() for s in ("people", "events", "_quarantine")}
+    assert again == first and first["_quarantine"] > 0
+    assert all(r.files_new == 1 for r in results.values())
+    log = lake.read(spark, project.table("bronze", "_ingestion_log")).collect()
+    assert sorted(r.source for r in log) == ["events", "people"]
+    assert all(r.rows_read == r.rows_landed + r.rows_quarantined for r in log)
+    assert sum(r.rows_landed for r in log) == first["people"] + first["events"]
