@@ -9,7 +9,7 @@ SEED ?= 42
 ENV ?= local
 TF := $(BIN)/thinkfamily
 
-.PHONY: setup demo test test-fast lint mlflow-ui clean jars doctor serve e2e-deps
+.PHONY: setup demo test test-fast lint mlflow-ui clean jars doctor serve e2e-deps bench
 
 setup: $(STAMP) .jars/.ok
 
@@ -36,6 +36,11 @@ test: setup e2e-deps
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
+
+BENCH_SCALES ?= tiny small
+
+bench: setup  ## whole-pipeline benchmark per scale -> bench/results/*.json (see docs/benchmarks.md)
+	for s in $(BENCH_SCALES); do $(BIN)/python bench/pipeline.py --scale $$s --gx-off || exit 1; done
 
 lint: setup
 	$(BIN)/ruff check thinkfamily jobs ml tests bench

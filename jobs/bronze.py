@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -483,22 +484,34 @@ def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None, s
     ``strict`` a PipelineError naming the failed sources is raised after all sources ran.
     """
     schemas = load_sources(Path(env.root), sources)
-    results, dq_results, pending = [], [], []
     logged = ingestion_log(spark, env)
-    for src in schemas:
+
+    def one(src: SourceSchema) -> tuple[SourceResult, list, Pending | None]:
         try:
-            result, dq_res, todo = land_source(spark, env, src, logged.get(src.name, []))
-            dq_results += dq_res
-            if todo is not None:
-                pending.append(todo)
+            return land_source(spark, env, src, logged.get(src.name, []))
         except ThinkFamilyError as exc:
-            result = SourceResult(src.name, error=str(exc))
             log.error("%s: %s", src.name, exc)
+            return SourceResult(src.name, error=str(exc)), [], None
         except Exception as exc:  # noqa: BLE001 - keep going with other sources; the summary names this one
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
             result = SourceResult(src.name, error=f"unexpected {type(exc).__name__}: {first}")
             log.error("%s: %s", src.name, result.error)
+            return result, [], None
+
+    # sources are independent (own table; shared tables are written after): land a few at once
+    workers = min(env.pipeline.source_parallelism, len(schemas)) or 1
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bronze") as pool:
+            outputs = list(pool.map(one, schemas))
+    else:
+        outputs = [one(src) for src in schemas]
+
+    results, dq_results, pending = [], [], []
+    for result, dq_res, todo in outputs:
         results.append(result)
+        dq_results += dq_res
+        if todo is not None:
+            pending.append(todo)
         log.info("%s: %d new, %d skipped, %d duplicate, %d failed files; %d rows read, %d landed, %d quarantined",
                  result.source, result.files_new, result.files_skipped, result.files_duplicate,
                  result.files_failed, result.rows_read, result.rows_landed, result.rows_quarantined)

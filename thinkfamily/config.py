@@ -64,6 +64,12 @@ class LinkageSettings(Strict):
     backend: Literal["duckdb", "spark"] = "duckdb"
 
 
+class PipelineSettings(Strict):
+    source_parallelism: int = Field(2, ge=1, le=32, description=(
+        "sources landed at once by bronze (threads sharing the Spark session): a source's time is "
+        "mostly Delta commits and job scheduling, which overlap well"))
+
+
 class EnvConfig(Strict):
     name: str
     kind: Literal["local", "cluster"] = "local"
@@ -73,6 +79,7 @@ class EnvConfig(Strict):
     dq: DqSettings = Field(default_factory=DqSettings)
     secrets: SecretSettings = Field(default_factory=SecretSettings)
     linkage: LinkageSettings = Field(default_factory=LinkageSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     root: str = Field(".", description="set by the loader: the project root relative paths hang off")
 
     # -- resolved locations -------------------------------------------------

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -254,6 +255,11 @@ def enforce(result: DQResult) -> None:
 
 
 # --------------------------------------------------------------------------- running
+# GX 1.x keeps the current data context in a process-wide "project manager" that validation
+# looks up; two threads validating at once would use each other's context. One at a time.
+_GX_LOCK = threading.Lock()
+
+
 def _quiet_context() -> Any:
     """An in-memory GX context: no analytics, no progress bars, nothing written by GX itself."""
     import great_expectations as gx
@@ -373,23 +379,24 @@ def run_suite(
     if cached_here:
         df = df.cache()
     try:
-        context = _quiet_context()
-        asset = context.data_sources.add_spark(name="thinkfamily").add_dataframe_asset(name=re.sub(r"\W", "_", table))
-        batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": df})
+        with _GX_LOCK:
+            context = _quiet_context()
+            asset = context.data_sources.add_spark(name="thinkfamily").add_dataframe_asset(name=re.sub(r"\W", "_", table))
+            batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": df})
 
-        first = _validate(batch, f"{suite.name}.boolean", specs, {"result_format": "BOOLEAN_ONLY"})
-        results: list[Any] = list(first)
-        failed_idx = [i for i, r in enumerate(first) if not r.success]
-        # personal-data columns: only row-level checks are re-run (for counts, with 0 samples);
-        # an aggregate's observed value (e.g. a max or a distinct set) would itself be personal data
-        for want_pii, samples in ((True, 0), (False, SAMPLE_COUNT)):
-            idx = [i for i in failed_idx
-                   if touches_pii[i] == want_pii and (not want_pii or _is_map_expectation(specs[i].type))]
-            if not idx:
-                continue
-            fmt = {"result_format": "BASIC", "partial_unexpected_count": samples, "include_unexpected_rows": False}
-            for i, r in zip(idx, _validate(batch, f"{suite.name}.detail", [specs[i] for i in idx], fmt)):
-                results[i] = r
+            first = _validate(batch, f"{suite.name}.boolean", specs, {"result_format": "BOOLEAN_ONLY"})
+            results: list[Any] = list(first)
+            failed_idx = [i for i, r in enumerate(first) if not r.success]
+            # personal-data columns: only row-level checks are re-run (for counts, with 0 samples);
+            # an aggregate's observed value (e.g. a max or a distinct set) would itself be personal data
+            for want_pii, samples in ((True, 0), (False, SAMPLE_COUNT)):
+                idx = [i for i in failed_idx
+                       if touches_pii[i] == want_pii and (not want_pii or _is_map_expectation(specs[i].type))]
+                if not idx:
+                    continue
+                fmt = {"result_format": "BASIC", "partial_unexpected_count": samples, "include_unexpected_rows": False}
+                for i, r in zip(idx, _validate(batch, f"{suite.name}.detail", [specs[i] for i in idx], fmt)):
+                    results[i] = r
     finally:
         if cached_here:
             df.unpersist()
@@ -406,7 +413,8 @@ def run_suite(
         seconds=round(time.perf_counter() - started, 3),
     )
     if docs_dir:
-        write_docs(result, docs_dir)
+        with _GX_LOCK:  # the docs index is shared by every suite
+            write_docs(result, docs_dir)
     log.info(result.summary_line())
     return result
 

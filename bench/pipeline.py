@@ -1,0 +1,328 @@
+"""Whole-pipeline benchmark: per stage wall time, CPU time, peak memory, rows and Delta files.
+
+    .venv/bin/python bench/pipeline.py --scale tiny                 # ~100 families
+    .venv/bin/python bench/pipeline.py --scale small --gx-off       # + the same stages with GX off
+    .venv/bin/python bench/pipeline.py --families 5400              # 0.1x Bristol
+    make bench                                                      # BENCH_SCALES (default: tiny small)
+
+The pipeline runs as ONE process, as a nightly run would (`thinkfamily --env <bench env> run all
+--train` on a fresh lake under bench/work/<label>/), so Spark starts and warms up once. Stage
+windows come from the runner's "[stage] starting" / "[stage] done" lines; within each window
+the process tree (Python driver + JVM) is sampled every 0.2 s from /proc (Linux only) for peak
+RSS (sum over the tree) and CPU time (user+system ticks). Delta data files written are counted
+per stage from the lake. The floor is a bare Spark job, in its own process, that reads the same
+raw files as text and writes them to Delta with no logic. Results: bench/results/<label>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+STAGES = ("bronze", "silver", "link", "gold", "train", "score")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# --------------------------------------------------------------------------- measuring
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _tree_usage(pid: int, cpu_seen: dict[int, float]) -> int:
+    """RSS bytes summed over ``pid``'s tree; updates ``cpu_seen`` (pid -> CPU seconds so far)."""
+    tree, todo, rss = _children(), [pid], 0
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as fh:
+                rss += int(fh.read().split()[1]) * PAGE
+            with open(f"/proc/{p}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+                cpu_seen[p] = (int(f[11]) + int(f[12])) / TICK  # utime + stime
+        except (OSError, IndexError, ValueError):
+            pass
+        todo += tree.get(p, [])
+    return rss
+
+
+MARK = re.compile(r"^\[(\w+)\] (starting|done in)")
+
+
+def measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
+    """Run ``cmd``: wall, CPU and peak RSS overall and per "[stage] starting/done" window."""
+    samples: list[tuple[float, int, float]] = []  # (t, rss, cpu)
+    marks: list[tuple[float, str, str]] = []
+    cpu_seen: dict[int, float] = {}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT, text=True)
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            rss = _tree_usage(proc.pid, cpu_seen)
+            samples.append((time.perf_counter() - t0, rss, sum(cpu_seen.values())))
+            stop.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    with open(log_path, "w") as log:
+        for line in proc.stdout:
+            log.write(line)
+            m = MARK.match(line)
+            if m:
+                marks.append((time.perf_counter() - t0, m.group(1), m.group(2)))
+    rc = proc.wait()
+    stop.set()
+    sampler.join()
+    wall = time.perf_counter() - t0
+    out = {"wall_s": round(wall, 1), "cpu_s": round(samples[-1][2], 1) if samples else None,
+           "peak_rss_gib": round(max((r for _, r, _ in samples), default=0) / 2**30, 2), "exit_code": rc}
+    windows = {}
+    for t_start, stage, what in marks:
+        if what != "starting":
+            continue
+        t_end = next((t for t, s2, w in marks if s2 == stage and w == "done in" and t >= t_start), wall)
+        inside = [x for x in samples if t_start <= x[0] <= t_end] or samples[-1:]
+        before = [x for x in samples if x[0] <= t_start][-1:] or samples[:1]
+        windows[stage] = {
+            "wall_s": round(t_end - t_start, 1),
+            "cpu_s": round(inside[-1][2] - before[0][2], 1) if inside and before else None,
+            "peak_rss_gib": round(max(r for _, r, _ in inside) / 2**30, 2) if inside else None,
+            "ok": any(s2 == stage and w == "done in" for _, s2, w in marks),
+        }
+    out["stages"] = windows
+    out["marks"] = [(round(t, 1), s2, w) for t, s2, w in marks]
+    return out
+
+
+def delta_files(lake: Path) -> tuple[int, int]:
+    """(data files, bytes) under the lake, excluding Delta logs."""
+    n = size = 0
+    for dirpath, _, files in os.walk(lake):
+        if "_delta_log" in dirpath:
+            continue
+        for f in files:
+            if f.endswith(".parquet"):
+                n += 1
+                size += os.path.getsize(os.path.join(dirpath, f))
+    return n, size
+
+
+class FileCounter:
+    """Counts the lake's Delta data files every second, to attribute files written to stages."""
+
+    def __init__(self, lake: Path):
+        self.lake, self.t0, self.samples = lake, time.perf_counter(), []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            n = delta_files(self.lake)[0] if self.lake.exists() else 0
+            self.samples.append((time.perf_counter() - self.t0, n))
+            self._stop.wait(1.0)
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.perf_counter() - self.t0, delta_files(self.lake)[0] if self.lake.exists() else 0))
+
+    @staticmethod
+    def window(marks: list, stage: str) -> tuple[float, float]:
+        start = next((t for t, s, w in marks if s == stage and w == "starting"), 0.0)
+        end = next((t for t, s, w in marks if s == stage and w == "done in"), float("inf"))
+        return start, end
+
+    def files_between(self, start: float, end: float) -> int:
+        before = [n for t, n in self.samples if t <= start][-1:] or [0]
+        upto = [n for t, n in self.samples if t <= end + 1.0][-1:] or [0]
+        return upto[0] - before[0]
+
+
+# --------------------------------------------------------------------------- set-up
+def bench_env(work: Path, dq: bool) -> Path:
+    """conf/local.yaml with every path under ``work`` (MLflow store included)."""
+    conf = yaml.safe_load((ROOT / "conf" / "local.yaml").read_text())
+    conf["name"] = f"bench-{work.name}"
+    conf["paths"].update({"lake": str(work / "lake"), "raw": str(work / "raw"), "truth": str(work / "truth")})
+    conf["paths"]["jars"] = str(ROOT / ".jars")
+    conf["mlflow"].update({"tracking_uri": f"sqlite:///{work / 'mlflow.db'}", "artifact_location": str(work / "mlruns")})
+    conf["dq"]["enabled"] = dq
+    path = work / f"env-{'dq' if dq else 'nodq'}.yaml"
+    path.write_text(yaml.safe_dump(conf, sort_keys=False))
+    return path
+
+
+def stage_summaries(lake: Path) -> dict[str, dict]:
+    """The last audited summary of each stage (numbers only; summaries never hold identifiers)."""
+    from deltalake import DeltaTable
+
+    out: dict[str, dict] = {}
+    runs = DeltaTable(str(lake / "_audit" / "runs")).to_pandas().sort_values("started_at")
+    for text in runs.stage_results:
+        for s in json.loads(text):
+            out[s["stage"]] = {k: v for k, v in (s.get("summary") or {}).items()
+                               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return out
+
+
+FLOOR = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from thinkfamily.config import load_env
+from thinkfamily.spark import get_spark
+env = load_env({env!r})
+spark = get_spark(env)
+raw = Path(env.raw)
+rows = 0
+for d in sorted(p for p in raw.iterdir() if p.is_dir()):
+    df = spark.read.text(str(d))
+    df.write.format("delta").mode("overwrite").save({out!r} + "/" + d.name)
+    rows += spark.read.format("delta").load({out!r} + "/" + d.name).count()
+print("floor rows", rows)
+"""
+
+
+# --------------------------------------------------------------------------- the run
+def run(label: str, scale: str | None, families: int | None, seed: int, gx_off: bool, keep: bool) -> dict:
+    work = ROOT / "bench" / "work" / label
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    env_vars = {**os.environ, "THINKFAMILY_HOME": str(ROOT), "THINKFAMILY_PSEUDO_KEY":
+                os.environ.get("THINKFAMILY_PSEUDO_KEY", "bench-only-key-not-secret")}
+    tf = str(BIN / "thinkfamily")
+    size = ["--scale", scale] if scale else ["--families", str(families)]
+    result: dict = {
+        "label": label, "scale": scale, "families": families, "seed": seed,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "mem_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
+                    "python": platform.python_version(), "platform": platform.platform()},
+        "git_sha": subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                                  text=True, check=False).stdout.strip(),
+        "stages": {},
+    }
+    print(f"[{label}] generate", flush=True)
+    result["stages"]["generate"] = _plain(measured(
+        [tf, "generate", *size, "--seed", str(seed), "--out", str(work / "raw"), "--truth", str(work / "truth")],
+        env_vars, work / "generate.log"))
+    raw_files = [p for p in (work / "raw").rglob("*") if p.is_file()]
+    result["raw"] = {"files": len(raw_files), "bytes": sum(p.stat().st_size for p in raw_files)}
+
+    env_dq = bench_env(work, dq=True)
+    print(f"[{label}] floor", flush=True)
+    floor_py = work / "floor.py"
+    floor_py.write_text(FLOOR.format(root=str(ROOT), env=str(env_dq), out=str(work / "floor")))
+    result["floor"] = _plain(measured([sys.executable, str(floor_py)], env_vars, work / "floor.log"))
+
+    lake = work / "lake"
+    print(f"[{label}] pipeline: run all --train", flush=True)
+    counter = FileCounter(lake)
+    counter.start()
+    run_all = measured([tf, "--env", str(env_dq), "run", "all", "--train"], env_vars, work / "pipeline.log")
+    counter.stop()
+    result["pipeline"] = _plain(run_all)
+    for stage, m in run_all["stages"].items():
+        m["delta_files_written"] = counter.files_between(*counter.window(run_all["marks"], stage))
+        result["stages"][stage] = m
+    for stage, summary in stage_summaries(lake).items():
+        result["stages"].setdefault(stage, {})["summary"] = summary
+    result["pipeline_wall_s"] = run_all["wall_s"]
+    result["pipeline_over_floor"] = round(run_all["wall_s"] / result["floor"]["wall_s"], 2) if result["floor"]["wall_s"] else None
+
+    if gx_off:  # the same data stages with validation off, on a second lake
+        env_nodq = bench_env(work, dq=False)
+        conf = yaml.safe_load(env_nodq.read_text())
+        conf["paths"]["lake"] = str(work / "lake-nodq")
+        env_nodq.write_text(yaml.safe_dump(conf, sort_keys=False))
+        print(f"[{label}] pipeline with GX off: run all --only bronze..gold", flush=True)
+        off = measured([tf, "--env", str(env_nodq), "run", "all", "--only", "bronze", "--only", "silver",
+                        "--only", "link", "--only", "gold"], env_vars, work / "pipeline-nodq.log")
+        data = ("bronze", "silver", "link", "gold")
+        on_s = sum(result["stages"].get(st, {}).get("wall_s", 0) for st in data)
+        off_s = sum(off["stages"].get(st, {}).get("wall_s", 0) for st in data)
+        result["gx_off"] = {"stages": off["stages"], "wall_s_on": round(on_s, 1), "wall_s_off": round(off_s, 1),
+                            "gx_share_of_data_stages": round((on_s - off_s) / on_s, 3) if on_s else None}
+
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / f"{label}.json").write_text(json.dumps(result, indent=2))
+    if not keep and not failures(result):
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _plain(m: dict) -> dict:
+    return {k: v for k, v in m.items() if k not in ("stages", "marks")}
+
+
+def failures(result: dict) -> list[str]:
+    bad = [name for name in ("floor", "pipeline") if result.get(name, {}).get("exit_code")]
+    bad += [s for s, m in result["stages"].items() if m.get("exit_code") or m.get("ok") is False]
+    return bad
+
+
+def table(result: dict) -> str:
+    rows = ["| stage | wall s | CPU s | peak RSS GiB | Delta files | rows / counts |", "|---|---:|---:|---:|---:|---|"]
+    for name, m in [("floor (bare Spark: raw text -> Delta)", result["floor"]), *result["stages"].items()]:
+        summary = ", ".join(f"{k}={v}" for k, v in list((m.get("summary") or {}).items())[:5])
+        rows.append(f"| {name} | {m.get('wall_s', '')} | {m.get('cpu_s', '')} | {m.get('peak_rss_gib', '')} | "
+                    f"{m.get('delta_files_written', '')} | {summary} |")
+    rows.append(f"| **pipeline (bronze -> score)** | **{result['pipeline_wall_s']}** | | | | "
+                f"{result['pipeline_over_floor']}x the floor |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument("--scale", choices=["tiny", "small", "bristol"])
+    size.add_argument("--families", type=int)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--gx-off", action="store_true", help="also run bronze..gold with validation off")
+    parser.add_argument("--keep", action="store_true", help="keep bench/work/<label> (lake, logs) afterwards")
+    parser.add_argument("--label", default=None, help="results name [scale or families]")
+    args = parser.parse_args()
+    label = args.label or (args.scale or f"f{args.families}")
+    result = run(label, args.scale, args.families, args.seed, args.gx_off, args.keep)
+    print(table(result))
+    failed = failures(result)
+    if failed:
+        print(f"failed: {failed}; logs and lake kept under bench/work/{label}/", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
