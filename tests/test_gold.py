@@ -151,3 +151,26 @@ def test_gold_suite_blocks_inconsistent_families(spark, silver_env):
     assert any(t == "expect_compound_columns_to_be_unique" for t, _ in failed)
     with pytest.raises(DataQualityError, match="gold_family_indicators"):
         dq.enforce(bad)
+
+
+def test_practitioner_view_reads_the_gold_job_output(spark, silver_env):
+    """The web app is built against a sample lake; this checks it against what gold.run really writes."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from thinkfamily.web.app import create_app
+    from thinkfamily.web.auth import UsersFile, hash_password
+
+    gold.run(spark, silver_env, as_of="2025-03-31")
+    users = UsersFile.model_validate({"users": [
+        {"username": "pat", "password_hash": hash_password("a long pass phrase"), "role": "practitioner"}]})
+    c = TestClient(create_app(silver_env, users, refresh_seconds=0, session_secret="t"), base_url="https://testserver")
+    tok = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+    assert c.post("/login", data={"username": "pat", "password": "a long pass phrase", "csrf_token": tok}).status_code == 200
+    triage = c.get("/triage")
+    assert triage.status_code == 200 and "FA" in triage.text and "FB" in triage.text
+    profile = c.get("/families/FA")
+    assert profile.status_code == 200
+    assert "missing" in profile.text.lower()           # the kid's missing episode, with its reason
+    assert "10 Jan 2025" in profile.text                # and the date behind it
