@@ -220,7 +220,8 @@ def run(label: str, scale: str | None, families: int | None, seed: int, gx_off: 
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    env_vars = {**os.environ, "THINKFAMILY_HOME": str(ROOT), "THINKFAMILY_PSEUDO_KEY":
+    # unbuffered: the "[stage] starting/done" lines must arrive when printed, they time the stages
+    env_vars = {**os.environ, "PYTHONUNBUFFERED": "1", "THINKFAMILY_HOME": str(ROOT), "THINKFAMILY_PSEUDO_KEY":
                 os.environ.get("THINKFAMILY_PSEUDO_KEY", "bench-only-key-not-secret")}
     tf = str(BIN / "thinkfamily")
     size = ["--scale", scale] if scale else ["--families", str(families)]
