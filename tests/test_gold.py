@@ -174,3 +174,63 @@ def test_practitioner_view_reads_the_gold_job_output(spark, silver_env):
     assert profile.status_code == 200
     assert "missing" in profile.text.lower()           # the kid's missing episode, with its reason
     assert "10 Jan 2025" in profile.text                # and the date behind it
+
+
+# -- analyst export -----------------------------------------------------------------------
+def test_family_district_is_where_most_current_members_live(spark):
+    from chispa import assert_df_equality
+
+    from jobs.export import family_districts
+
+    members = spark.createDataFrame(
+        [("F1", "a", None), ("F1", "b", None), ("F1", "c", None), ("F1", "gone", D(2024, 1, 1)), ("F2", "d", None)],
+        "family_id string, person_id string, to_date date")
+    addr = spark.createDataFrame(
+        [("a", "bs5 6ab", None), ("b", " BS5  7CD", None), ("c", "BS1 1AA", None), ("gone", "BS9 9ZZ", None),
+         ("gone", "BS9 9ZZ", None), ("d", "BS3 1AA", D(2023, 1, 1)), ("d", "BS2 2BB", None)],
+        "person_id string, postcode string, to_date date")
+    expected = spark.createDataFrame([("F1", "BS5"), ("F2", "BS2")], "family_id string, district string")
+    assert_df_equality(family_districts(members, addr), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_small_counts_are_suppressed_and_the_rest_rounded(spark):
+    from chispa import assert_df_equality
+
+    from jobs.export import disclosure_control
+
+    counts = spark.createDataFrame([(D(2025, 3, 31), "BS1", m, n) for m, n in
+                                    [("a", 0), ("b", 1), ("c", 4), ("d", 5), ("e", 7), ("f", 8), ("g", 12)]],
+                                   "snapshot_date date, district string, measure string, n_families long")
+    expected = spark.createDataFrame(
+        [(D(2025, 3, 31), "BS1", m, n, s) for m, n, s in
+         [("a", 0, False), ("b", None, True), ("c", None, True), ("d", 5, False), ("e", 5, False),
+          ("f", 10, False), ("g", 10, False)]],
+        "snapshot_date date, district string, measure string, n_families long, suppressed boolean")
+    assert_df_equality(counts.transform(disclosure_control()), expected, ignore_row_order=True, ignore_nullable=True)
+    unrounded = counts.transform(disclosure_control(min_count=3, round_to=1)).where("measure = 'c'").first()
+    assert (unrounded.n_families, unrounded.suppressed) == (4, False)
+
+
+def test_analyst_export_from_gold_holds_no_small_numbers_and_no_ids(spark, silver_env, tmp_path):
+    import pandas as pd
+
+    from jobs import export
+    from thinkfamily.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="run `thinkfamily run gold` first"):
+        export.run(spark, silver_env.with_paths(lake=str(tmp_path / "empty")))
+    gold.run(spark, silver_env, as_of="2025-03-31")
+    address = spark.createDataFrame([("mum", "BS5 1AA", None), ("kid", "BS5 1AA", None), ("dad", "BS1 2BB", None)],
+                                    "person_id string, postcode string, to_date date")
+    lake.overwrite(address, silver_env.table("silver", "person_address"))
+    csv = tmp_path / "out" / "counts.csv"
+    s = export.run(spark, silver_env, as_of="2025-03-31", out_csv=str(csv))
+    rows = pd.read_csv(csv)
+    assert ".0" not in csv.read_text()                                  # counts stay integers in the CSV
+    assert set(rows.columns) == {"snapshot_date", "district", "measure", "n_families", "suppressed"}
+    assert set(rows["district"]) == {"BS5", "BS1"}                  # FA: mum+kid in BS5; FB: dad in BS1
+    assert {"all", "eligible_tf", "cat_crime_asb"} <= set(rows["measure"])
+    shown = rows[~rows["suppressed"]]["n_families"]
+    assert (shown == 0).all() and s["suppressed"] == int(rows["suppressed"].sum()) > 0   # one family per district
+    again = export.run(spark, silver_env, as_of="2025-03-31")           # re-run replaces the snapshot
+    assert again["rows"] == s["rows"] == lake.read(spark, silver_env.table("export", "analyst_district_counts")).count()

@@ -49,6 +49,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("thinkfamily.runcli", "run"),
     ("ml.cli", "train"),
     ("thinkfamily.web.cli", "serve"),
+    ("thinkfamily.exportcli", "export"),
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-LAYERS = ("bronze", "silver", "gold", "_dq", "_audit")
+LAYERS = ("bronze", "silver", "gold", "export", "_dq", "_audit")
 
 
 def list_tables(lake_root: str) -> list[tuple[str, str]]:
