@@ -28,6 +28,7 @@ from pyspark.sql import types as T
 
 from thinkfamily import lake, readers
 from thinkfamily.config import EnvConfig
+from thinkfamily.submit import submit_main
 from thinkfamily.errors import DataQualityError, PipelineError, ThinkFamilyError
 from thinkfamily.readers import FileFacts
 from thinkfamily.sources import SourceSchema, load_sources
@@ -562,24 +563,17 @@ def raise_on_failure(results: list[SourceResult] | dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """spark-submit jobs/bronze.py --env local [--source NAME ...]"""
-    from thinkfamily.config import load_env
-    from thinkfamily.logs import setup_logging
-    from thinkfamily.spark import get_spark
-
     parser = argparse.ArgumentParser(prog="bronze", description="land raw source files into bronze Delta tables")
     parser.add_argument("--env", default=None, help="environment name in conf/ or a YAML path")
     parser.add_argument("--source", action="append", default=None, help="only this source (repeatable)")
     args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        env = load_env(args.env)
-        results = run(get_spark(env), env, sources=args.source, strict=False)
+
+    def body(spark, env) -> None:
+        results = run(spark, env, sources=args.source, strict=False)
         print(format_table(results))
         raise_on_failure(results)
-    except ThinkFamilyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return submit_main(args.env, body)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from pyspark.sql import functions as F
 
 from thinkfamily import lake
 from thinkfamily.config import EnvConfig
-from thinkfamily.errors import PipelineError, ThinkFamilyError
+from thinkfamily.submit import submit_main
+from thinkfamily.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +143,6 @@ def format_summary(s: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """spark-submit jobs/export.py --env cluster [--as-of YYYY-MM-DD] [--csv PATH]"""
-    from thinkfamily.config import load_env
-    from thinkfamily.logs import setup_logging
-    from thinkfamily.spark import get_spark
-
     parser = argparse.ArgumentParser(prog="export", description="analyst export with disclosure control")
     parser.add_argument("--env", default=None)
     parser.add_argument("--as-of", default=None)
@@ -153,14 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--round-to", type=int, default=5)
     args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        env = load_env(args.env)
-        print(format_summary(run(get_spark(env), env, args.as_of, args.csv, args.min_count, args.round_to)))
-    except ThinkFamilyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return submit_main(args.env, lambda spark, env: format_summary(
+        run(spark, env, args.as_of, args.csv, args.min_count, args.round_to)))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ from pyspark.sql import functions as F
 
 from thinkfamily import lake
 from thinkfamily.config import EnvConfig
-from thinkfamily.errors import PipelineError, ThinkFamilyError
+from thinkfamily.submit import submit_main
+from thinkfamily.errors import PipelineError
 from thinkfamily.indicators import (
     IndicatorSet,
     build_gold,
@@ -272,23 +273,13 @@ def format_summary(s: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """spark-submit jobs/gold.py --env local [--as-of YYYY-MM-DD] [--backfill-monthly YYYY-MM-DD]"""
-    from thinkfamily.config import load_env
-    from thinkfamily.logs import setup_logging
-    from thinkfamily.spark import get_spark
-
     parser = argparse.ArgumentParser(prog="gold", description="compute point-in-time family indicators")
     parser.add_argument("--env", default=None, help="environment name in conf/ or a YAML path")
     parser.add_argument("--as-of", default=None, help="snapshot date YYYY-MM-DD (default: latest known event)")
     parser.add_argument("--backfill-monthly", default=None, metavar="FROM", help="also every month end from FROM")
     args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        env = load_env(args.env)
-        print(format_summary(run(get_spark(env), env, as_of=args.as_of, backfill_from=args.backfill_monthly)))
-    except ThinkFamilyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return submit_main(args.env, lambda spark, env: format_summary(
+        run(spark, env, as_of=args.as_of, backfill_from=args.backfill_monthly)))
 
 
 if __name__ == "__main__":

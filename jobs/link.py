@@ -19,7 +19,8 @@ from pyspark.sql import functions as F
 
 from thinkfamily import lake
 from thinkfamily.config import EnvConfig
-from thinkfamily.errors import PipelineError, ThinkFamilyError
+from thinkfamily.submit import submit_main
+from thinkfamily.errors import PipelineError
 from thinkfamily.linkage import families as fam
 from thinkfamily.linkage import model as model_store
 from thinkfamily.linkage import people
@@ -200,24 +201,17 @@ def summarise(links: DataFrame, family_member: DataFrame, changes: DataFrame, ou
 
 def main(argv: list[str] | None = None) -> int:
     """spark-submit jobs/link.py --env cluster [--retrain] [--backend spark]"""
-    from thinkfamily.config import load_env
-    from thinkfamily.logs import setup_logging
-    from thinkfamily.spark import get_spark
-
     parser = argparse.ArgumentParser(prog="link", description="link person records into people and families")
     parser.add_argument("--env", default=None)
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--backend", choices=["duckdb", "spark"], default=None)
     args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        env = load_env(args.env)
-        summary = run(get_spark(env), env, retrain=args.retrain, backend=args.backend)
-    except ThinkFamilyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"linked {summary['records']} records into {summary['people']} people and {summary['families']} families")
-    return 0
+
+    def body(spark, env) -> str:
+        s = run(spark, env, retrain=args.retrain, backend=args.backend)
+        return f"linked {s['records']} records into {s['people']} people and {s['families']} families"
+
+    return submit_main(args.env, body)
 
 
 if __name__ == "__main__":

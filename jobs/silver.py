@@ -32,7 +32,7 @@ from pyspark.sql import types as T
 
 from thinkfamily import dq, lake, mapping, transforms_registry
 from thinkfamily.config import EnvConfig
-from thinkfamily.errors import ThinkFamilyError
+from thinkfamily.submit import submit_main
 from thinkfamily.pseudonymise import hmac_token, pseudonymisation_key
 from thinkfamily.sources import SourceSchema, event_types, load_sources
 from thinkfamily.standardise import dob_in_range, nhs_number_valid
@@ -261,24 +261,14 @@ def format_report(summary: dict[str, Any]) -> str:
     return "\n".join(summary.get("report_lines", []))
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     """spark-submit entry point: `spark-submit jobs/silver.py --env cluster [--source NAME ...]`."""
-    from thinkfamily.config import load_env
-    from thinkfamily.logs import setup_logging
-    from thinkfamily.spark import get_spark
-
     parser = argparse.ArgumentParser(prog="silver", description="bronze -> canonical silver tables")
     parser.add_argument("--env", default=None)
     parser.add_argument("--source", action="append", dest="sources")
     args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        env = load_env(args.env)
-        print(format_report(run(get_spark(env), env, sources=args.sources)))
-    except ThinkFamilyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    return submit_main(args.env, lambda spark, env: format_report(run(spark, env, sources=args.sources)))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

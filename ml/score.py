@@ -29,7 +29,8 @@ from ml import features as feat
 from ml.modelconf import ModelConfig, list_models, load_model_config
 from thinkfamily import lake
 from thinkfamily.config import EnvConfig
-from thinkfamily.errors import PipelineError, ThinkFamilyError
+from thinkfamily.submit import submit_main
+from thinkfamily.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -137,23 +138,16 @@ def run(spark, env: EnvConfig, models: list[str] | None = None, as_of: date | No
 
 def main(argv: list[str] | None = None) -> int:
     """spark-submit ml/score.py --env cluster --model cse [--as-of 2026-03-31]"""
-    from thinkfamily.config import load_env
-    from thinkfamily.logs import setup_logging
-    from thinkfamily.spark import get_spark
-
     parser = argparse.ArgumentParser(prog="score", description="score a model's population with its champion")
     parser.add_argument("--env", default=None)
     parser.add_argument("--model", required=True)
     parser.add_argument("--as-of", type=date.fromisoformat, default=None)
     args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        env = load_env(args.env)
-        score_model(get_spark(env), env, args.model, args.as_of, echo=print)
-    except ThinkFamilyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    def body(spark, env) -> None:
+        score_model(spark, env, args.model, args.as_of, echo=print)
+
+    return submit_main(args.env, body)
 
 
 if __name__ == "__main__":
