@@ -19,6 +19,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import reduce
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -451,17 +452,14 @@ def write_shared_tables(spark: SparkSession, env: EnvConfig, pending: list[Pendi
     done = _batches_already_in(spark, quarantine_path, "batch_id", [p.batch_id for p in frames])
     frames = [p.quarantine for p in frames if p.batch_id not in done]
     if frames:
-        bad = frames[0]
-        for f in frames[1:]:
-            bad = bad.unionByName(f)
-        bad.write.format("delta").mode("append").save(quarantine_path)
+        lake.append(reduce(DataFrame.unionByName, frames), quarantine_path)
 
     log_path = env.table("bronze", LOG_TABLE)
     with_rows = [p for p in pending if p.log_rows]
     done = _batches_already_in(spark, log_path, "batch_id", [p.batch_id for p in with_rows])
     rows = [r for p in with_rows if p.batch_id not in done for r in p.log_rows]
     if rows:
-        spark.createDataFrame(rows, LOG_SCHEMA).write.format("delta").mode("append").save(log_path)
+        lake.append(spark.createDataFrame(rows, LOG_SCHEMA), log_path)
 
 
 def _summarise(result: SourceResult, outcomes: list[FileOutcome]) -> None:

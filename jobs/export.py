@@ -119,8 +119,7 @@ def run(spark: SparkSession, env: EnvConfig, as_of: str | dt.date | None = None,
 
     path = env.table(*TABLE)
     if lake.exists(spark, path):
-        (out.write.format("delta").mode("overwrite")
-         .option("replaceWhere", f"snapshot_date = '{snapshot.isoformat()}'").save(path))
+        lake.overwrite(out, path, replace_where=f"snapshot_date = '{snapshot.isoformat()}'")
     else:
         lake.overwrite(out, path)
     rows = out.orderBy("district", "measure").toPandas()

@@ -183,65 +183,67 @@ def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None,
     fresh = {src.name: lake.read(spark, env.table("bronze", src.name)).where(F.col("_batch_id").isin(batches))
              .transform(prepared_bronze(src)).persist(StorageLevel.MEMORY_AND_DISK)
              for src, batches in todo}
-    by_name = {src.name: src for src, _ in todo}
-    dq_results: list[dq.DQResult] = []
-    docs = dq.docs_path(env) if env.dq.data_docs else None
+    try:
+        by_name = {src.name: src for src, _ in todo}
+        dq_results: list[dq.DQResult] = []
+        docs = dq.docs_path(env) if env.dq.data_docs else None
 
-    # 1. the gazetteer first: person addresses are matched to it
-    addr_cand = keep(_union([fresh[n].transform(mapping.addresses(s)) for n, s in by_name.items()
-                             if mapping.is_gazetteer(s)], spark, mapping.address_candidate_schema()))
-    addresses = keep(mapping.good_addresses(addr_cand))
-    n_addr = addresses.count()
-    address_path = env.table(LAYER, "address")
-    if any(mapping.is_gazetteer(s) for s in by_name.values()):
-        _merge_if_any(addresses, n_addr, address_path, mapping.KEYS["address"])
-    gazetteer = lake.read(spark, address_path) if lake.exists(spark, address_path) else None
+        # 1. the gazetteer first: person addresses are matched to it
+        addr_cand = keep(_union([fresh[n].transform(mapping.addresses(s)) for n, s in by_name.items()
+                                 if mapping.is_gazetteer(s)], spark, mapping.address_candidate_schema()))
+        addresses = keep(mapping.good_addresses(addr_cand))
+        n_addr = addresses.count()
+        address_path = env.table(LAYER, "address")
+        if any(mapping.is_gazetteer(s) for s in by_name.values()):
+            _merge_if_any(addresses, n_addr, address_path, mapping.KEYS["address"])
+        gazetteer = lake.read(spark, address_path) if lake.exists(spark, address_path) else None
 
-    # 2. people, events, relationships from every source, unioned
-    mentions = _union([fresh[n].transform(mapping.person_mentions(s)) for n, s in by_name.items()],
-                      spark, mapping.mention_schema())
-    persons = keep(mentions.transform(mapping.standardise_persons).transform(mapping.with_uprn(gazetteer)))
-    candidates = keep(_union([fresh[n].transform(mapping.event_candidates(s, types)) for n, s in by_name.items()],
-                             spark, mapping.event_schema(with_reason=True)))
-    events = mapping.good_events(candidates)
-    relationships = _union([fresh[n].transform(mapping.relationships(s)) for n, s in by_name.items()],
-                           spark, mapping.relationship_schema())
-    quarantine = mapping.rejected_events(candidates).unionByName(mapping.rejected_addresses(addr_cand))
+        # 2. people, events, relationships from every source, unioned
+        mentions = _union([fresh[n].transform(mapping.person_mentions(s)) for n, s in by_name.items()],
+                          spark, mapping.mention_schema())
+        persons = keep(mentions.transform(mapping.standardise_persons).transform(mapping.with_uprn(gazetteer)))
+        candidates = keep(_union([fresh[n].transform(mapping.event_candidates(s, types)) for n, s in by_name.items()],
+                                 spark, mapping.event_schema(with_reason=True)))
+        events = mapping.good_events(candidates)
+        relationships = _union([fresh[n].transform(mapping.relationships(s)) for n, s in by_name.items()],
+                               spark, mapping.relationship_schema())
+        quarantine = mapping.rejected_events(candidates).unionByName(mapping.rejected_addresses(addr_cand))
 
-    # 3. data quality on the new rows, before anything but the gazetteer is written
-    ident_path = env.table(LAYER, "person_record_identifiable")
-    known_ids = persons.select("record_id")
-    if lake.exists(spark, ident_path):
-        known_ids = known_ids.unionByName(lake.read(spark, ident_path).select("record_id"))
-    if env.dq.enabled:
-        dq_results.append(dq.run_suite(person_checks(persons, ref_today), person_suite(), pii_columns=PII_COLUMNS,
-                                       table="silver.person_record_identifiable", docs_dir=docs))
-        dq_results.append(dq.run_suite(event_checks(events, known_ids, ref_today), event_suite(sorted(types)),
-                                       pii_columns=PII_COLUMNS, table="silver.event", docs_dir=docs))
-        dq.write_results(spark, env, dq_results)
-        for r in dq_results:
-            dq.enforce(r)
+        # 3. data quality on the new rows, before anything but the gazetteer is written
+        ident_path = env.table(LAYER, "person_record_identifiable")
+        known_ids = persons.select("record_id")
+        if lake.exists(spark, ident_path):
+            known_ids = known_ids.unionByName(lake.read(spark, ident_path).select("record_id"))
+        if env.dq.enabled:
+            dq_results.append(dq.run_suite(person_checks(persons, ref_today), person_suite(), pii_columns=PII_COLUMNS,
+                                           table="silver.person_record_identifiable", docs_dir=docs))
+            dq_results.append(dq.run_suite(event_checks(events, known_ids, ref_today), event_suite(sorted(types)),
+                                           pii_columns=PII_COLUMNS, table="silver.event", docs_dir=docs))
+            dq.write_results(spark, env, dq_results)
+            for r in dq_results:
+                dq.enforce(r)
 
-    # 4. one MERGE per canonical table, then the batches are marked done
-    n_persons = persons.count()
-    n_events = events.count()
-    rel = keep(relationships)
-    n_rel = rel.count()
-    q = keep(quarantine)
-    n_q = q.count()
-    _merge_if_any(persons, n_persons, ident_path, mapping.KEYS["person_record_identifiable"])
-    token = lambda col, purpose: hmac_token(col, key, purpose)
-    _merge_if_any(persons.transform(mapping.pseudonymised_persons(token)), n_persons,
-                  env.table(LAYER, "person_record"), mapping.KEYS["person_record"])
-    _merge_if_any(events, n_events, env.table(LAYER, "event"), mapping.KEYS["event"])
-    _merge_if_any(rel, n_rel, env.table(LAYER, "relationship"), mapping.KEYS["relationship"])
-    if n_q:
-        lake.append(q, env.table(LAYER, QUARANTINE))
-    now = datetime.now(UTC)
-    lake.append(spark.createDataFrame([(s.name, b, now) for s, bs in todo for b in bs], PROCESSED_SCHEMA),
-                processed_path)
-    for df in fresh.values():
-        df.unpersist()
+        # 4. one MERGE per canonical table, then the batches are marked done
+        n_persons = persons.count()
+        n_events = events.count()
+        rel = keep(relationships)
+        n_rel = rel.count()
+        q = keep(quarantine)
+        n_q = q.count()
+        _merge_if_any(persons, n_persons, ident_path, mapping.KEYS["person_record_identifiable"])
+        token = lambda col, purpose: hmac_token(col, key, purpose)
+        _merge_if_any(persons.transform(mapping.pseudonymised_persons(token)), n_persons,
+                      env.table(LAYER, "person_record"), mapping.KEYS["person_record"])
+        _merge_if_any(events, n_events, env.table(LAYER, "event"), mapping.KEYS["event"])
+        _merge_if_any(rel, n_rel, env.table(LAYER, "relationship"), mapping.KEYS["relationship"])
+        if n_q:
+            lake.append(q, env.table(LAYER, QUARANTINE))
+        now = datetime.now(UTC)
+        lake.append(spark.createDataFrame([(s.name, b, now) for s, bs in todo for b in bs], PROCESSED_SCHEMA),
+                    processed_path)
+    finally:  # also when a DQ suite stops the job
+        for df in fresh.values():
+            df.unpersist()
 
     lines += [
         f"{len(todo)} source(s), {summary['batches']} new bronze batch(es): "
