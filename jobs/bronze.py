@@ -27,7 +27,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from thinkfamily import lake, readers
+from thinkfamily import faults, lake, readers
 from thinkfamily.config import EnvConfig
 from thinkfamily.submit import submit_main
 from thinkfamily.errors import DataQualityError, PipelineError, ThinkFamilyError
@@ -380,6 +380,7 @@ def land_source(spark: SparkSession, env: EnvConfig, src: SourceSchema,
         if good is not None and (expected_landed or not lake.exists(spark, bronze_path)):
             _append_once(good, bronze_path, f"bronze:{batch_id}", merge_schema=True)
             result.bronze_version, written = _last_commit(spark, bronze_path)
+            faults.point("bronze.after_source_table")
             if expected_landed and written != expected_landed and \
                     lake.read(spark, bronze_path).where(F.col("_batch_id") == batch_id).count() != expected_landed:
                 raise PipelineError(f"{src.name}: bronze commit {result.bronze_version} wrote {written} rows, "
@@ -453,6 +454,7 @@ def write_shared_tables(spark: SparkSession, env: EnvConfig, pending: list[Pendi
     frames = [p.quarantine for p in frames if p.batch_id not in done]
     if frames:
         lake.append(reduce(DataFrame.unionByName, frames), quarantine_path)
+    faults.point("bronze.before_ingestion_log")
 
     log_path = env.table("bronze", LOG_TABLE)
     with_rows = [p for p in pending if p.log_rows]

@@ -19,7 +19,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from thinkfamily import lake
+from thinkfamily import faults, lake
 from thinkfamily.config import EnvConfig
 from thinkfamily.submit import submit_main
 from thinkfamily.errors import PipelineError
@@ -166,18 +166,25 @@ def check_quality(spark: SparkSession, env: EnvConfig, family: DataFrame, indica
 
 # --------------------------------------------------------------------------- job
 def run(spark: SparkSession, env: EnvConfig, as_of: str | dt.date | None = None,
-        backfill_from: str | dt.date | None = None, indicators_path: str | None = None) -> dict:
-    """Compute and write the gold snapshots; return a summary (no personal data)."""
+        backfill_from: str | dt.date | None = None, indicators_path: str | None = None,
+        snapshots: list[dt.date] | None = None) -> dict:
+    """Compute and write the gold snapshots; return a summary (no personal data).
+
+    ``snapshots`` recomputes exactly these dates (erasure re-derives every snapshot it touched)."""
     indicators = load_indicators(indicators_path, spark=spark)
     vocab = load_vocabulary()
     inputs = read_inputs(spark, env)
     events = inputs["event"]
-    as_of_d = parse_date(as_of, "--as-of") or default_as_of(events)
-    start = parse_date(backfill_from, "--backfill-monthly")
-    if start is not None and start > as_of_d:
-        raise PipelineError(f"--backfill-monthly {start} is after the snapshot date {as_of_d}",
-                            hint="give a FROM date on or before --as-of")
-    dates = month_ends(start, as_of_d) if start else [as_of_d]
+    if snapshots:
+        dates = sorted(set(snapshots))
+        as_of_d = dates[-1]
+    else:
+        as_of_d = parse_date(as_of, "--as-of") or default_as_of(events)
+        start = parse_date(backfill_from, "--backfill-monthly")
+        if start is not None and start > as_of_d:
+            raise PipelineError(f"--backfill-monthly {start} is after the snapshot date {as_of_d}",
+                                hint="give a FROM date on or before --as-of")
+        dates = month_ends(start, as_of_d) if start else [as_of_d]
     log.info("gold: %d snapshot(s) %s .. %s, %d indicators", len(dates), dates[0], dates[-1], len(indicators.ids))
 
     unlinked = events.join(inputs["person_link"], on="record_id", how="left_anti").count()
@@ -196,6 +203,7 @@ def run(spark: SparkSession, env: EnvConfig, as_of: str | dt.date | None = None,
     try:
         dq_line = check_quality(spark, env, family, indicators)
         write_snapshots(person, env.table("gold", "person_indicators"), dates)
+        faults.point("gold.after_person_indicators")
         write_snapshots(family, env.table("gold", "family_indicators"), dates)
         write_snapshots(frames["indicator_summary"], env.table("gold", "indicator_summary"), dates)
         timeline = frames["family_timeline"].filter(F.col("snapshot_date") == F.lit(as_of_d))

@@ -17,7 +17,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from thinkfamily import lake
+from thinkfamily import faults, lake
 from thinkfamily.config import EnvConfig
 from thinkfamily.submit import submit_main
 from thinkfamily.errors import PipelineError
@@ -150,11 +150,13 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
     address = people.person_address(linked).localCheckpoint()
 
     lake.overwrite(links, env.table("silver", "person_link"))
+    faults.point("link.after_person_link")
     lake.overwrite(person, env.table("silver", "person"))
     lake.overwrite(people.person_identifiable(linked), env.table("silver", "person_identifiable"))
     lake.overwrite(address, env.table("silver", "person_address"))
     lake.append(_history_rows(changes, run_at, input_version), env.table("silver", "person_id_history"))
 
+    faults.point("link.before_families")
     # families
     as_of = cfg.families.as_of or records.agg(F.max("valid_date")).first()[0] or run_at.date()
     fedges, members = build_families(spark, cfg, person, address, links, _relationships(spark, env), as_of)

@@ -30,7 +30,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from thinkfamily import dq, lake, mapping, transforms_registry
+from thinkfamily import dq, faults, lake, mapping, transforms_registry
 from thinkfamily.config import EnvConfig
 from thinkfamily.submit import submit_main
 from thinkfamily.pseudonymise import hmac_token, pseudonymisation_key
@@ -138,6 +138,16 @@ def _merge_if_any(df: DataFrame, n: int, path: str, keys: list[str]) -> bool:
     return True
 
 
+def _replace_batches(df: DataFrame, path: str, batch_ids: list[str]) -> None:
+    """Append-only tables keyed by batch: replace these batches' rows in one commit, so a run
+    killed after this write and re-run does not add the same rows twice."""
+    if not lake.exists(df.sparkSession, path):
+        lake.append(df, path)
+        return
+    ids = ", ".join("'" + b.replace("'", "''") + "'" for b in sorted(set(batch_ids)))
+    lake.overwrite(df, path, replace_where=f"_batch_id IN ({ids})")
+
+
 def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None,
         today: str | None = None, schemas: list[SourceSchema] | None = None) -> dict[str, Any]:
     """Map the new bronze batches of ``sources`` (default: all) into silver. Returns a summary with
@@ -234,11 +244,13 @@ def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None,
         token = lambda col, purpose: hmac_token(col, key, purpose)
         _merge_if_any(persons.transform(mapping.pseudonymised_persons(token)), n_persons,
                       env.table(LAYER, "person_record"), mapping.KEYS["person_record"])
+        faults.point("silver.after_person_record")
         _merge_if_any(events, n_events, env.table(LAYER, "event"), mapping.KEYS["event"])
         _merge_if_any(rel, n_rel, env.table(LAYER, "relationship"), mapping.KEYS["relationship"])
         if n_q:
-            lake.append(q, env.table(LAYER, QUARANTINE))
+            _replace_batches(q, env.table(LAYER, QUARANTINE), [b for _, bs in todo for b in bs])
         now = datetime.now(UTC)
+        faults.point("silver.before_processed")
         lake.append(spark.createDataFrame([(s.name, b, now) for s, bs in todo for b in bs], PROCESSED_SCHEMA),
                     processed_path)
     finally:  # also when a DQ suite stops the job

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from ml import features as feat
 from ml.modelconf import ModelConfig, list_models, load_model_config
-from thinkfamily import lake
+from thinkfamily import faults, lake
 from thinkfamily.config import EnvConfig
 from thinkfamily.submit import submit_main
 from thinkfamily.errors import PipelineError
@@ -107,6 +107,7 @@ def score_model(spark, env: EnvConfig, name: str, as_of: date | None = None,
     if bad:
         raise PipelineError(f"model {name} v{mv.version}: {bad} scores outside [0, 1]; nothing written")
     path = env.table(*TABLE)
+    faults.point("score.before_write")
     if lake.exists(spark, path):
         lake.overwrite(out, path, replace_where=f"model = '{name}' AND snapshot_date = DATE'{snapshot}'")
     else:

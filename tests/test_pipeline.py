@@ -130,3 +130,37 @@ def test_run_all_rejects_bad_stage_choices_in_one_line():
     typo = subprocess.run([TF, "run", "all", "--only", "glod"], capture_output=True, text=True, env=env,
                           timeout=120, check=False)
     assert typo.returncode != 0 and "glod" in typo.stderr and "Traceback" not in typo.stderr
+
+
+# -- skipping recomputed stages with nothing new ------------------------------------------
+def fake_gold_writing(spark, env, **_options):
+    from thinkfamily import lake
+
+    CALLS.append("gold")
+    lake.overwrite(spark.createDataFrame([(1,)], "n int"), env.table("gold", "y"))
+    return {"families": 1}
+
+
+def test_a_recomputed_stage_is_skipped_only_while_nothing_it_depends_on_changed(spark, lake_env, monkeypatch):
+    from thinkfamily import lake
+
+    CALLS.clear()
+    monkeypatch.setattr(pipeline, "STAGES", {"gold": f"{__name__}:fake_gold_writing"})
+    monkeypatch.setattr(pipeline, "RECOMPUTED", {"gold": {"inputs": (("silver", "x"),), "outputs": (("gold", "y"),),
+                                                         "conf": ()}})
+    source = lake_env.table("silver", "x")
+    lake.append(spark.createDataFrame([(1,)], "n int"), source)
+    run = lambda: pipeline.run_pipeline(spark, lake_env, ["gold"], "run all --only gold", echo=lambda _: None)
+
+    run()
+    second = run()
+    assert CALLS == ["gold"] and second.stages[0].outcome == "skipped"
+    lake.append(spark.createDataFrame([(2,)], "n int"), source)           # new input rows
+    run()
+    assert CALLS == ["gold", "gold"]
+    lake.overwrite(spark.createDataFrame([(9,)], "n int"), lake_env.table("gold", "y"))  # output touched by hand
+    run()
+    assert CALLS == ["gold", "gold", "gold"]
+    assert run().stages[0].outcome == "skipped"
+    assert pipeline.run_pipeline(spark, lake_env, ["gold"], "x", options={"gold": {"as_of": "2025-01-31"}},
+                                 echo=lambda _: None).stages[0].outcome == "ok"   # other options: run

@@ -50,6 +50,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("ml.cli", "train"),
     ("thinkfamily.web.cli", "serve"),
     ("thinkfamily.exportcli", "export"),
+    ("thinkfamily.erasecli", "erase"),
 ]
 
 

@@ -105,6 +105,71 @@ def lake_lock(env: EnvConfig, command: str) -> Iterator[dict]:
         path.unlink(missing_ok=True)
 
 
+# -- skipping stages with nothing new -------------------------------------------
+# Stages recomputed from whole tables (link, gold) are skipped when their inputs, outputs, config
+# and code are exactly as they were after their last successful run. Bronze and silver are
+# incremental themselves (new files / batches only) and always run.
+RECOMPUTED: dict[str, dict[str, tuple]] = {
+    "link": {"inputs": (("silver", "person_record_identifiable"), ("silver", "relationship")),
+             "outputs": (("silver", "person_link"), ("silver", "person"), ("silver", "family_member"),
+                         ("silver", "family")),
+             "conf": ("conf/linkage.yaml",)},
+    "gold": {"inputs": (("silver", "event"), ("silver", "person_link"), ("silver", "person"),
+                        ("silver", "person_identifiable"), ("silver", "family_member")),
+             "outputs": (("gold", "person_indicators"), ("gold", "family_indicators"), ("gold", "indicator_summary")),
+             "conf": ("conf/indicators.yaml",)},
+}
+
+
+def _versions(spark, env: EnvConfig, tables: tuple) -> dict[str, int | None]:
+    from thinkfamily import lake
+
+    return {f"{layer}/{name}": lake.version(spark, env.table(layer, name)) for layer, name in tables}
+
+
+def stage_state(spark, env: EnvConfig, name: str, options: dict[str, Any], sha: str) -> dict[str, Any] | None:
+    """What a recomputed stage's result depends on (None: the stage is never skipped)."""
+    spec = RECOMPUTED.get(name)
+    if spec is None or options.get("retrain"):
+        return None
+    import hashlib
+
+    conf = hashlib.sha256()
+    for rel in spec["conf"]:
+        f = Path(env.root) / rel
+        conf.update(f.read_bytes() if f.exists() else b"")
+    if name == "link":
+        from thinkfamily.linkage import model as model_store
+
+        conf.update("/".join(model_store.versions(env)).encode())
+    return {"inputs": _versions(spark, env, spec["inputs"]), "conf": conf.hexdigest()[:16], "git_sha": sha,
+            "options": json.dumps(options, sort_keys=True, default=str)}
+
+
+def last_ok_state(spark, env: EnvConfig, name: str) -> dict[str, Any] | None:
+    """The state recorded by the latest successful run of stage ``name`` (from _audit/runs)."""
+    from thinkfamily import lake
+
+    path = env.table("_audit", "runs")
+    if not lake.exists(spark, path):
+        return None
+    for row in lake.read(spark, path).orderBy("started_at", ascending=False).select("stage_results").limit(50).collect():
+        for st in json.loads(row[0] or "[]"):
+            if st.get("stage") == name and st.get("outcome") in ("ok", "skipped"):
+                return (st.get("summary") or {}).get("state")
+    return None
+
+
+def unchanged_since_last_run(spark, env: EnvConfig, name: str, state: dict[str, Any] | None) -> bool:
+    if state is None or any(v is None for v in state["inputs"].values()):
+        return False
+    last = last_ok_state(spark, env, name)
+    if not last or {k: last.get(k) for k in state} != state:
+        return False
+    outputs = _versions(spark, env, RECOMPUTED[name]["outputs"])
+    return last.get("outputs") == outputs and all(v is not None for v in outputs.values())
+
+
 # -- audit ----------------------------------------------------------------------
 def git_sha(root: str) -> str:
     try:
@@ -165,14 +230,22 @@ def run_pipeline(spark, env: EnvConfig, stages: list[str], command: str,
     with lake_lock(env, command):
         try:
             for name in stages:
-                echo(f"[{name}] starting")
                 t0 = time.time()
+                state = stage_state(spark, env, name, options.get(name, {}), rec.git_sha)
+                if unchanged_since_last_run(spark, env, name, state):
+                    rec.stages.append(StageResult(name, "skipped", time.time() - t0, {"state": last_ok_state(spark, env, name)}))
+                    echo(f"[{name}] skipped: inputs, outputs, config and code unchanged since its last run")
+                    continue
+                echo(f"[{name}] starting")
                 try:
                     summary = stage_function(name)(spark, env, **options.get(name, {})) or {}
                 except Exception as exc:
                     rec.stages.append(StageResult(name, "failed", time.time() - t0, error=str(exc).splitlines()[0][:500]))
                     rec.outcome = "failed"
                     raise
+                if state is not None:  # after the stage: it may have saved a model; it never changes its inputs
+                    after = stage_state(spark, env, name, options.get(name, {}), rec.git_sha) or state
+                    summary["state"] = {**after, "outputs": _versions(spark, env, RECOMPUTED[name]["outputs"])}
                 res = StageResult(name, "ok", time.time() - t0, summary)
                 rec.stages.append(res)
                 echo(f"[{name}] done in {res.seconds:.1f}s  {format_summary(summary)}")
