@@ -27,6 +27,7 @@ from thinkfamily.linkage import people
 from thinkfamily.linkage.config import LinkageConfig, load_linkage_config
 from thinkfamily.linkage.engine import connected_components, link_records
 from thinkfamily.linkage.prepare import deterministic_edges, prepare_records
+from thinkfamily.linkage.shared_child import merge_clusters, shared_child_edges
 from thinkfamily.linkage.stable_ids import assign_stable_ids
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,22 @@ def _relationships(spark: SparkSession, env: EnvConfig) -> DataFrame:
     return spark.createDataFrame([], "from_record_id string, to_record_id string, relationship string, valid_date date")
 
 
+def with_shared_child_links(spark: SparkSession, out, records: DataFrame, relationship: DataFrame,
+                            cfg: LinkageConfig):
+    """The Splink clusters joined by the shared-child rules (thinkfamily/linkage/shared_child.py)."""
+    import dataclasses
+    import time
+
+    t0 = time.perf_counter()
+    edges = shared_child_edges(records, relationship, out.clusters, cfg.shared_child.relationships,
+                               cfg.shared_child.address_hop).localCheckpoint()
+    clusters = merge_clusters(spark, out.clusters, edges).localCheckpoint()
+    all_edges = out.edges.unionByName(edges.select("unique_id_l", "unique_id_r", F.lit(1.0).alias("match_probability"),
+                                                   "identifier"), allowMissingColumns=True).localCheckpoint()
+    timings = {**out.timings, "shared_child_s": time.perf_counter() - t0}
+    return dataclasses.replace(out, clusters=clusters, edges=all_edges, timings=timings)
+
+
 def build_families(spark: SparkSession, cfg: LinkageConfig, person: DataFrame, address: DataFrame,
                    links: DataFrame, relationship: DataFrame, as_of: dt.date) -> tuple[DataFrame, DataFrame]:
     """(family_edges, members with cluster_id) — the family graph solved into components."""
@@ -131,6 +148,9 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
     model_version, trained = _model(env, cfg, retrain)
     det = deterministic_edges(records, cfg.deterministic.identifiers)
     out = link_records(spark, prepare_records(records), det, cfg, backend, trained, with_charts=with_report)
+    relationship = _relationships(spark, env)
+    if cfg.shared_child.enabled:
+        out = with_shared_child_links(spark, out, records, relationship, cfg)
     if out.trained:
         model_version = model_store.save(env, out.model, {
             "input_table": f"silver/{INPUT}", "input_version": input_version, "backend": backend,
@@ -159,7 +179,7 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
     faults.point("link.before_families")
     # families
     as_of = cfg.families.as_of or records.agg(F.max("valid_date")).first()[0] or run_at.date()
-    fedges, members = build_families(spark, cfg, person, address, links, _relationships(spark, env), as_of)
+    fedges, members = build_families(spark, cfg, person, address, links, relationship, as_of)
     fprev, fprev_version = _previous(spark, env, "family_member", "person_id", "family_id")
     fknown = _known_ids(spark, env, "family_id_history", fprev)
     fassign, fchanges = assign_stable_ids(members.select(F.col("person_id").alias("node"), "cluster_id"), fprev,

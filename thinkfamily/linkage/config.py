@@ -97,6 +97,17 @@ class FamilySettings(Strict):
     as_of: dt.date | None = None
 
 
+class SharedChildSettings(Strict):
+    """Parents named on a child's records (a school census contact, a referral's parent) usually
+    carry a name and nothing else: no date of birth, no address, so no model can link them.
+    Their child can: mentions declared as the same child's parent with the same name are one
+    person, and that person is the one adult of that name seen at one of the child's postcodes."""
+
+    enabled: bool = True
+    relationships: list[str] = Field(default_factory=lambda: ["parent", "carer"])
+    address_hop: bool = True
+
+
 class LinkageConfig(Strict):
     deterministic: DeterministicSettings = Field(default_factory=DeterministicSettings)
     predict_threshold: float = Field(0.5, ge=0, le=1)
@@ -105,6 +116,7 @@ class LinkageConfig(Strict):
     comparisons: ComparisonSettings = Field(default_factory=ComparisonSettings)
     training: TrainingSettings
     families: FamilySettings = Field(default_factory=FamilySettings)
+    shared_child: SharedChildSettings = Field(default_factory=SharedChildSettings)
 
     @model_validator(mode="after")
     def _thresholds(self) -> "LinkageConfig":

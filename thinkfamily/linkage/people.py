@@ -7,7 +7,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-IDENTIFIER_ORDER = ["nhs_number", "upn", "ni_number", "source_person_ref"]
+IDENTIFIER_ORDER = ["nhs_number", "upn", "ni_number", "source_person_ref", "shared_child", "shared_child_address"]
 
 
 def person_link(records: DataFrame, assignment: DataFrame, edges: DataFrame, linked_at: dt.datetime) -> DataFrame:
