@@ -3,6 +3,7 @@
     .venv/bin/python bench/pipeline.py --scale tiny                 # ~100 families
     .venv/bin/python bench/pipeline.py --scale small --gx-off       # + the same stages with GX off
     .venv/bin/python bench/pipeline.py --families 5400              # 0.1x Bristol
+    (every run also measures an incremental day: ~1% new rows in 5 sources, then `run all`)
     make bench                                                      # BENCH_SCALES (default: tiny small)
 
 The pipeline runs as ONE process, as a nightly run would (`thinkfamily --env <bench env> run all
@@ -214,6 +215,41 @@ print("floor rows", rows)
 """
 
 
+def add_new_day(raw: Path, share: float = 0.01, n_sources: int = 5) -> dict[str, int]:
+    """Tomorrow's extracts: for the first ``n_sources`` single-key CSV sources, a new file holding
+    ``share`` of their rows as NEW records (key suffixed '-D2', everything else as sent), so every
+    layer has real new work: new bronze rows, new silver records, people to link."""
+    import csv
+
+    from thinkfamily.sources import load_sources
+
+    added: dict[str, int] = {}
+    for src in load_sources(ROOT):
+        if len(added) >= n_sources:
+            break
+        if src.format != "csv" or len(src.key_columns) != 1 or not (raw / src.name).is_dir():
+            continue
+        opts = src.options
+        enc, delim = opts.encoding or "utf-8", opts.delimiter or ","
+        files = sorted((raw / src.name).glob("*.csv"))
+        if not files:
+            continue
+        with files[-1].open(encoding=enc, newline="") as fh:
+            rows = list(csv.reader(fh, delimiter=delim))
+        header, body = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
+        key = header.index(src.key_columns[0])
+        pick = body[:: max(1, round(1 / share))] or body[:1]
+        if not pick:
+            continue
+        for r in pick:
+            r[key] = f"{r[key]}-D2"
+        out = raw / src.name / f"{files[-1].stem}_day2.csv"
+        with out.open("w", encoding=enc, newline="") as fh:
+            csv.writer(fh, delimiter=delim, lineterminator="\n").writerows([header, *pick])
+        added[src.name] = len(pick)
+    return added
+
+
 # --------------------------------------------------------------------------- the run
 def run(label: str, scale: str | None, families: int | None, seed: int, gx_off: bool, keep: bool) -> dict:
     work = ROOT / "bench" / "work" / label
@@ -261,6 +297,19 @@ def run(label: str, scale: str | None, families: int | None, seed: int, gx_off: 
         result["stages"].setdefault(stage, {})["summary"] = summary
     result["pipeline_wall_s"] = run_all["wall_s"]
     result["pipeline_over_floor"] = round(run_all["wall_s"] / result["floor"]["wall_s"], 2) if result["floor"]["wall_s"] else None
+
+    # an incremental day on the same lake: ~1% new rows in 5 sources, then the nightly run
+    result["incremental"] = {"rows_added": add_new_day(work / "raw")}
+    print(f"[{label}] incremental day: {result['incremental']['rows_added']} -> run all", flush=True)
+    inc = measured([tf, "--env", str(env_dq), "run", "all"], env_vars, work / "pipeline-incremental.log")
+    # both process walls include one Spark start; the full run's training is not part of a night
+    full_nightly = run_all["wall_s"] - result["stages"].get("train", {}).get("wall_s", 0)
+    result["incremental"].update({
+        "stages": {k: _plain(v) for k, v in inc["stages"].items()}, "wall_s": inc["wall_s"],
+        "full_nightly_wall_s": round(full_nightly, 1),
+        "share_of_full": round(inc["wall_s"] / full_nightly, 3) if full_nightly else None,
+        "exit_code": inc.get("exit_code"),
+    })
 
     if gx_off:  # the same data stages with validation off, on a second lake
         env_nodq = bench_env(work, dq=False)
