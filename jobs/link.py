@@ -9,6 +9,7 @@ and families; writes the silver person and family tables and an HTML report.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import logging
 import sys
@@ -27,6 +28,7 @@ from thinkfamily.linkage import people
 from thinkfamily.linkage.config import LinkageConfig, load_linkage_config
 from thinkfamily.linkage.engine import connected_components, link_records
 from thinkfamily.linkage.prepare import deterministic_edges, prepare_records
+from thinkfamily.linkage.constraints import split_conflicts
 from thinkfamily.linkage.shared_child import merge_clusters, shared_child_edges
 from thinkfamily.linkage.stable_ids import assign_stable_ids
 
@@ -108,7 +110,6 @@ def _relationships(spark: SparkSession, env: EnvConfig) -> DataFrame:
 def with_shared_child_links(spark: SparkSession, out, records: DataFrame, relationship: DataFrame,
                             cfg: LinkageConfig):
     """The Splink clusters joined by the shared-child rules (thinkfamily/linkage/shared_child.py)."""
-    import dataclasses
     import time
 
     t0 = time.perf_counter()
@@ -151,6 +152,10 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
     relationship = _relationships(spark, env)
     if cfg.shared_child.enabled:
         out = with_shared_child_links(spark, out, records, relationship, cfg)
+    split, n_split = split_conflicts(spark, records, out.clusters, out.edges)
+    if n_split:
+        log.info("linkage: %d cluster(s) held two different valid identifiers and were rebuilt", n_split)
+        out = dataclasses.replace(out, clusters=split.localCheckpoint())
     if out.trained:
         model_version = model_store.save(env, out.model, {
             "input_table": f"silver/{INPUT}", "input_version": input_version, "backend": backend,
@@ -192,6 +197,7 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
     lake.append(_history_rows(fchanges, run_at, input_version), env.table("silver", "family_id_history"))
 
     summary = summarise(links, family_member, changes, out, backend, model_version, input_version, as_of)
+    summary["clusters_split_on_conflicting_ids"] = n_split
     if with_report:
         from thinkfamily.linkage.report import write_report
 

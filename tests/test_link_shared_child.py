@@ -57,3 +57,18 @@ def test_two_adults_of_that_name_at_the_childs_postcode_is_ambiguous(spark):
     rel = [("c1", "kid1", "parent")]
     by, edges = _link(spark, records, rel, CHILD_CLUSTERS + [("c1", "c1"), ("a1", "A"), ("b1", "B")])
     assert len({by["c1"], by["a1"], by["b1"]}) == 3 and edges == []
+
+
+def test_a_typo_or_a_hyphenated_surname_on_one_contact_still_links(spark):
+    records = CHILD + [("c1", "ann", "jones", None, None, None), ("c2", "ann", "jomes", None, None, None),
+                       ("c3", "ann", "jones smith", None, None, None), ("c4", "bob", "jones", None, None, None)]
+    rel = [("c1", "kid1", "parent"), ("c2", "kid2", "parent"), ("c3", "kid2", "parent"), ("c4", "kid1", "parent")]
+    by, _ = _link(spark, records, rel, CHILD_CLUSTERS + [(c, c) for c in ("c1", "c2", "c3", "c4")], address_hop=False)
+    assert by["c1"] == by["c2"] == by["c3"] != by["c4"]
+
+
+def test_a_parent_named_like_the_child_is_left_alone(spark):
+    records = CHILD + [("c1", "sam", "jones", None, None, None), ("c2", "sam", "jones", None, None, None)]
+    rel = [("c1", "kid1", "parent"), ("c2", "kid2", "parent")]
+    by, edges = _link(spark, records, rel, CHILD_CLUSTERS + [("c1", "c1"), ("c2", "c2")])
+    assert len({by["kid1"], by["c1"], by["c2"]}) == 3 and edges == []

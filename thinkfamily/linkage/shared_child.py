@@ -6,7 +6,8 @@ deterministic and explainable, applied after the Splink clustering:
 
 1. **same child, same name**: parent/carer mentions of one (linked) child with the same
    canonical first name and folded surname are one person — unless their dates of birth or sexes
-   disagree (then the group is ambiguous and left alone);
+   disagree, or the name is the child's own (a "junior"): then the group is left alone; names a typo apart (first names one
+   edit apart, or surnames two edits apart / one inside the other as when hyphenated) too;
 2. **address hop**: that parent group joins the one cluster holding a record with the same name
    at one of the child's postcodes; none or several such clusters -> no link.
 """
@@ -28,16 +29,36 @@ def parent_groups(records: DataFrame, relationship: DataFrame, clusters: DataFra
                 .join(cl, "to_record_id")
                 .join(records.select(F.col("record_id").alias("from_record_id"), *NAME, "dob", "sex"), "from_record_id")
                 .where(F.col("first_name_canonical").isNotNull() & F.col("last_name_folded").isNotNull()))
+    # a parent named exactly like the child (a "junior") cannot be told apart from the child's own
+    # records by name: such groups are left alone
+    child_names = (clusters.select(F.col("unique_id").alias("record_id"), F.col("cluster_id").alias("child_cluster"))
+                   .join(records.select("record_id", *NAME), "record_id").select(*GROUP).distinct())
     return (mentions.groupBy(*GROUP).agg(
         F.countDistinct("dob").alias("n_dob"), F.countDistinct("sex").alias("n_sex"),
         F.min("from_record_id").alias("anchor"), F.collect_set("from_record_id").alias("members"))
         .where((F.col("n_dob") <= 1) & (F.col("n_sex") <= 1))
+        .join(child_names, GROUP, "left_anti")
         .select(*GROUP, "anchor", "members"))
 
 
 def same_child_edges(groups: DataFrame) -> DataFrame:
     return (groups.select("anchor", F.explode("members").alias("other")).where(F.col("other") != F.col("anchor"))
             .select(F.col("anchor").alias("unique_id_l"), F.col("other").alias("unique_id_r"),
+                    F.lit("shared_child").alias("identifier")))
+
+
+def near_name_edges(groups: DataFrame) -> DataFrame:
+    """Groups of one child whose names differ by a typo (first names one edit apart with the same
+    surname, or the same first name with surnames two edits apart or one inside the other, as a
+    hyphenated surname is): the same person written twice. Joined anchor to anchor."""
+    a = groups.select("child_cluster", *[F.col(c).alias(f"{c}_a") for c in (*NAME, "anchor")])
+    b = groups.select("child_cluster", *[F.col(c).alias(f"{c}_b") for c in (*NAME, "anchor")])
+    fa, fb, la, lb = (F.col("first_name_canonical_a"), F.col("first_name_canonical_b"),
+                      F.col("last_name_folded_a"), F.col("last_name_folded_b"))
+    similar = (((fa == fb) & ((F.levenshtein(la, lb) <= 2) | la.contains(lb) | lb.contains(la)))
+               | ((la == lb) & (F.levenshtein(fa, fb) <= 1)))
+    return (a.join(b, "child_cluster").where((F.col("anchor_a") < F.col("anchor_b")) & similar)
+            .select(F.col("anchor_a").alias("unique_id_l"), F.col("anchor_b").alias("unique_id_r"),
                     F.lit("shared_child").alias("identifier")))
 
 
@@ -64,7 +85,7 @@ def shared_child_edges(records: DataFrame, relationship: DataFrame, clusters: Da
                        relationships: list[str], address_hop: bool = True) -> DataFrame:
     """Edges (unique_id_l, unique_id_r, identifier) the two rules add to the clustering."""
     groups = parent_groups(records, relationship, clusters, relationships).localCheckpoint()
-    edges = same_child_edges(groups)
+    edges = same_child_edges(groups).unionByName(near_name_edges(groups))
     if address_hop:
         edges = edges.unionByName(address_hop_edges(records, groups, clusters))
     return edges
