@@ -9,7 +9,7 @@ SEED ?= 42
 ENV ?= local
 TF := $(BIN)/thinkfamily
 
-.PHONY: setup demo test test-fast lint mlflow-ui clean jars doctor serve e2e-deps bench
+.PHONY: setup demo test test-fast lint mlflow-ui clean jars doctor serve e2e-deps bench cluster-test
 
 setup: $(STAMP) .jars/.ok
 
@@ -41,6 +41,11 @@ BENCH_SCALES ?= tiny small
 
 bench: setup  ## whole-pipeline benchmark per scale -> bench/results/*.json (see docs/benchmarks.md)
 	for s in $(BENCH_SCALES); do $(BIN)/python bench/pipeline.py --scale $$s --gx-off || exit 1; done
+
+# A Spark standalone master + 2 workers on 127.0.0.1 (from the pyspark install), the pipeline
+# spark-submitted to it with --py-files, gold tables compared with a local[2] run (docs/deploy.md).
+cluster-test: setup
+	$(BIN)/python bench/cluster_test.py
 
 lint: setup
 	$(BIN)/ruff check thinkfamily jobs ml tests bench
