@@ -251,7 +251,8 @@ def add_new_day(raw: Path, share: float = 0.01, n_sources: int = 5) -> dict[str,
 
 
 # --------------------------------------------------------------------------- the run
-def run(label: str, scale: str | None, families: int | None, seed: int, gx_off: bool, keep: bool) -> dict:
+def run(label: str, scale: str | None, families: int | None, seed: int, gx_off: bool, keep: bool,
+        incremental: bool = True, peer: bool = True) -> dict:
     work = ROOT / "bench" / "work" / label
     if work.exists():
         shutil.rmtree(work)
@@ -298,18 +299,23 @@ def run(label: str, scale: str | None, families: int | None, seed: int, gx_off: 
     result["pipeline_wall_s"] = run_all["wall_s"]
     result["pipeline_over_floor"] = round(run_all["wall_s"] / result["floor"]["wall_s"], 2) if result["floor"]["wall_s"] else None
 
+    # the link stage's peer: the same person records through bare Splink DuckDB (time and F1)
+    from linkage_peer import run as linkage_peer
+
+    try:
+        if not peer:
+            raise RuntimeError("skipped (--no-peer)")
+        print(f"[{label}] linkage peer: bare Splink DuckDB", flush=True)
+        result["linkage_peer"] = linkage_peer(lake, work / "truth", env_dq, work / "peer")
+        result["linkage_peer"]["link_stage_wall_s"] = result["stages"].get("link", {}).get("wall_s")
+        bare = result["linkage_peer"]["bare_splink"]["wall_s"]
+        result["linkage_peer"]["link_over_bare"] = round(result["linkage_peer"]["link_stage_wall_s"] / bare, 2)
+    except (Exception, SystemExit) as exc:  # the peer must not lose the pipeline's figures
+        result["linkage_peer"] = {"error": f"{type(exc).__name__}: {exc}"}
+
     # an incremental day on the same lake: ~1% new rows in 5 sources, then the nightly run
-    result["incremental"] = {"rows_added": add_new_day(work / "raw")}
-    print(f"[{label}] incremental day: {result['incremental']['rows_added']} -> run all", flush=True)
-    inc = measured([tf, "--env", str(env_dq), "run", "all"], env_vars, work / "pipeline-incremental.log")
-    # both process walls include one Spark start; the full run's training is not part of a night
-    full_nightly = run_all["wall_s"] - result["stages"].get("train", {}).get("wall_s", 0)
-    result["incremental"].update({
-        "stages": {k: _plain(v) for k, v in inc["stages"].items()}, "wall_s": inc["wall_s"],
-        "full_nightly_wall_s": round(full_nightly, 1),
-        "share_of_full": round(inc["wall_s"] / full_nightly, 3) if full_nightly else None,
-        "exit_code": inc.get("exit_code"),
-    })
+    if incremental:
+        _incremental_day(result, label, work, tf, env_dq, env_vars, run_all)
 
     if gx_off:  # the same data stages with validation off, on a second lake
         env_nodq = bench_env(work, dq=False)
@@ -331,6 +337,21 @@ def run(label: str, scale: str | None, families: int | None, seed: int, gx_off: 
     if not keep and not failures(result):
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _incremental_day(result: dict, label: str, work: Path, tf: str, env_dq: Path, env_vars: dict, run_all: dict) -> None:
+    """Tomorrow on the same lake: ~1% new rows in 5 sources, then the nightly `run all`."""
+    result["incremental"] = {"rows_added": add_new_day(work / "raw")}
+    print(f"[{label}] incremental day: {result['incremental']['rows_added']} -> run all", flush=True)
+    inc = measured([tf, "--env", str(env_dq), "run", "all"], env_vars, work / "pipeline-incremental.log")
+    # both process walls include one Spark start; the full run's training is not part of a night
+    full_nightly = run_all["wall_s"] - result["stages"].get("train", {}).get("wall_s", 0)
+    result["incremental"].update({
+        "stages": {k: _plain(v) for k, v in inc["stages"].items()}, "wall_s": inc["wall_s"],
+        "full_nightly_wall_s": round(full_nightly, 1),
+        "share_of_full": round(inc["wall_s"] / full_nightly, 3) if full_nightly else None,
+        "exit_code": inc.get("exit_code"),
+    })
 
 
 def _plain(m: dict) -> dict:
@@ -362,10 +383,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--gx-off", action="store_true", help="also run bronze..gold with validation off")
     parser.add_argument("--keep", action="store_true", help="keep bench/work/<label> (lake, logs) afterwards")
+    parser.add_argument("--no-incremental", action="store_true", help="skip the incremental-day measurement")
+    parser.add_argument("--no-peer", action="store_true", help="skip the bare Splink DuckDB peer")
     parser.add_argument("--label", default=None, help="results name [scale or families]")
     args = parser.parse_args()
     label = args.label or (args.scale or f"f{args.families}")
-    result = run(label, args.scale, args.families, args.seed, args.gx_off, args.keep)
+    result = run(label, args.scale, args.families, args.seed, args.gx_off, args.keep,
+                 incremental=not args.no_incremental, peer=not args.no_peer)
     print(table(result))
     failed = failures(result)
     if failed:

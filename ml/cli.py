@@ -26,6 +26,8 @@ def train(ctx: click.Context, models: tuple[str, ...], truth: Path | None) -> No
         s = train_model(spark, env, name, truth, echo=click.echo)
         verdict = "promoted to champion" if s["promoted"] else "NOT FIT (not promoted): " + "; ".join(s["failed_gates"])
         oracle = f", oracle_auc {s['oracle_auc']} (gap {s['oracle_gap']})" if "oracle_auc" in s else ""
+        if "oracle_auc_permitted" in s:
+            oracle += f", permitted oracle {s['oracle_auc_permitted']} (gap {s['oracle_gap_permitted']})"
         click.echo(f"{name}: best {s['best_candidate']} roc_auc {s['roc_auc']}{oracle}; registered v"
                    f"{s['registered_version']}, {verdict}")
         click.echo(f"  champion: {('v' + s['champion_version']) if s['champion_version'] else 'none'}; "

@@ -173,7 +173,12 @@ def truth_id_map(record_links: DataFrame, person_link: DataFrame) -> DataFrame:
 
 
 def true_probabilities(cohort_truth: DataFrame, id_map: DataFrame) -> DataFrame:
-    """(person_id, anchor_date, true_prob) from truth/cohort_<model>.parquet (true ids, period_start)."""
+    """(person_id, anchor_date, true_prob, permitted_prob) from truth/cohort_<model>.parquet (true ids,
+    period_start). permitted_prob = the generator's probability with protected attributes held at their
+    mean (null when an older truth folder lacks it)."""
+    permitted = (F.col("permitted_prob") if "permitted_prob" in cohort_truth.columns else F.lit(None)).cast("double")
     t = cohort_truth.select(F.col("person_id").cast("string").alias("true_person_id"),
-                            F.to_date("period_start").alias("anchor_date"), F.col("true_prob").cast("double"))
-    return id_map.join(t, on="true_person_id", how="inner").select("person_id", "anchor_date", "true_prob")
+                            F.to_date("period_start").alias("anchor_date"), F.col("true_prob").cast("double"),
+                            permitted.alias("permitted_prob"))
+    return id_map.join(t, on="true_person_id", how="inner").select("person_id", "anchor_date", "true_prob",
+                                                                   "permitted_prob")

@@ -199,10 +199,12 @@ def oracle_auc(y_true, true_prob) -> float:
     return _roc_auc(y, p)
 
 
-def oracle_metrics(y_true, true_prob, model_roc_auc: float) -> dict[str, float]:
-    """`oracle_auc` and `oracle_gap` (oracle minus model AUC) for MLflow and the gates."""
+def oracle_metrics(y_true, true_prob, model_roc_auc: float, suffix: str = "") -> dict[str, float]:
+    """`oracle_auc` and `oracle_gap` (oracle minus model AUC) for MLflow and the gates; with
+    suffix "_permitted" the same against the generator's probability with protected attributes
+    held at their mean (what a model that may not use them could reach at best)."""
     best = oracle_auc(y_true, true_prob)
-    return {"oracle_auc": best, "oracle_gap": best - model_roc_auc}
+    return {f"oracle_auc{suffix}": best, f"oracle_gap{suffix}": best - model_roc_auc}
 
 
 def finite_metrics(metrics: dict[str, float], names: Iterable[str] | None = None) -> dict[str, float]:

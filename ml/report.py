@@ -244,8 +244,15 @@ def _oracle(ev: ModelEvaluation) -> str:
     if "oracle_auc" not in ev.metrics:
         return ("Oracle AUC: not available (no generator truth for these rows). On real data the best "
                 "achievable AUC is unknown.")
-    return (f"Oracle AUC (the generator's true probabilities on the same test rows): "
+    text = (f"Oracle AUC (the generator's true probabilities on the same test rows): "
             f"{_f(ev.metrics['oracle_auc'])}; this model's gap to it: {_f(ev.metrics.get('oracle_gap'))}.")
+    if "oracle_auc_permitted" in ev.metrics:
+        text += (f" Permitted oracle (the same probabilities with protected attributes held at their mean — the "
+                 f"best a model barred from using them can rank): {_f(ev.metrics['oracle_auc_permitted'])}; gap "
+                 f"{_f(ev.metrics.get('oracle_gap_permitted'))}. The difference between the two oracles "
+                 f"({_f(ev.metrics['oracle_auc'] - ev.metrics['oracle_auc_permitted'])}) is the accuracy given up "
+                 f"by not using protected attributes.")
+    return text
 
 
 def _fairness_section(ev: ModelEvaluation) -> str:

@@ -159,7 +159,7 @@ def build_frame(spark, env: EnvConfig, cfg: ModelConfig, truth: str | Path | Non
 
 
 def truth_frame(spark, cfg: ModelConfig, link, truth: str | Path):
-    """(person_id, anchor_date, true_prob) from the generator's truth folder."""
+    """(person_id, anchor_date, true_prob, permitted_prob) from the generator's truth folder."""
     folder = Path(truth)
     cohort_file, links_file = folder / f"cohort_{cfg.name}.parquet", folder / "record_links.parquet"
     for f in (cohort_file, links_file):
@@ -196,6 +196,9 @@ def evaluate_candidate(cfg: ModelConfig, model: RiskModel, test: pd.DataFrame) -
             sub = evaluate(y[known], s[known], k)["roc_auc"]
             metrics.update(oracle_metrics(y[known], test["true_prob"].to_numpy()[known], sub))
             metrics["roc_auc_on_oracle_rows"] = sub
+            permitted = test["permitted_prob"].to_numpy(dtype=float)[known] if "permitted_prob" in test.columns else None
+            if permitted is not None and np.isfinite(permitted).all():
+                metrics.update(oracle_metrics(y[known], permitted, sub, suffix="_permitted"))
     return metrics, ci, fair, s
 
 
@@ -309,7 +312,8 @@ def train_on_frame(pdf: pd.DataFrame, cfg: ModelConfig, env: EnvConfig, *, input
         if not passed:
             mlflow.set_tags({"failed_gates": "; ".join(best.gates.failures)[:5000]})
         mlflow.log_metrics(finite_metrics({f"best_{m}": best.metrics.get(m, math.nan)
-                                           for m in ("roc_auc", "pr_auc", "precision_at_k", "oracle_auc", "oracle_gap")}))
+                                           for m in ("roc_auc", "pr_auc", "precision_at_k", "oracle_auc", "oracle_gap",
+                                                     "oracle_auc_permitted", "oracle_gap_permitted")}))
         comparison = [r.headline() for r in results]
         client = mlflow.MlflowClient()
         for r in results:
@@ -338,6 +342,9 @@ def train_on_frame(pdf: pd.DataFrame, cfg: ModelConfig, env: EnvConfig, *, input
     if "oracle_auc" in best.metrics:
         summary["oracle_auc"] = round(best.metrics["oracle_auc"], 4)
         summary["oracle_gap"] = round(best.metrics["oracle_gap"], 4)
+    if "oracle_auc_permitted" in best.metrics:
+        summary["oracle_auc_permitted"] = round(best.metrics["oracle_auc_permitted"], 4)
+        summary["oracle_gap_permitted"] = round(best.metrics["oracle_gap_permitted"], 4)
     return summary
 
 

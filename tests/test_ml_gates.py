@@ -79,3 +79,17 @@ def test_gates_from_a_mapping_are_validated():
         check_gates(GOOD, {**GATES.model_dump(), "roc_auc_min": 0.3})
     with pytest.raises(ConfigError, match="auc_min: unknown key"):
         check_gates(GOOD, {**GATES.model_dump(), "auc_min": 0.7})
+
+
+def test_permitted_oracle_gate_checks_its_own_metric():
+    gates = GATES.model_copy(update={"oracle_gap_max": 0.10, "oracle_gap_permitted_max": 0.05})
+    # the full oracle is 0.08 away (protected attributes carry signal the model may not use) ...
+    ok = check_gates({**GOOD, "oracle_gap": 0.08, "oracle_gap_permitted": 0.03}, gates)
+    assert ok.passed
+    # ... but 0.07 from what a model barred from them can reach is a failure, named as such
+    bad = check_gates({**GOOD, "oracle_gap": 0.08, "oracle_gap_permitted": 0.07}, gates)
+    assert bad.failures == ["oracle_gap_permitted 0.07 > 0.05"]
+    no_truth = {k: v for k, v in GOOD.items() if k != "oracle_gap"}
+    assert check_gates(no_truth, gates).skipped == [
+        "oracle_gap_max: no oracle_gap (truth not available)",
+        "oracle_gap_permitted_max: no oracle_gap_permitted (truth not available)"]

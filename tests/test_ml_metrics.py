@@ -158,3 +158,9 @@ def test_oracle_auc_and_gap_by_hand():
     model_auc = evaluate(y, [0.8, 0.6, 0.2, 0.4], k=1)["roc_auc"]  # 0.8 beats 2, 0.2 beats 0 -> 2/4
     assert model_auc == 0.5
     assert oracle_metrics(y, [0.8, 0.2, 0.6, 0.4], model_auc) == {"oracle_auc": 1.0, "oracle_gap": 0.5}
+
+
+def test_permitted_oracle_metrics_carry_their_own_names():
+    y = [1, 0, 1, 0]
+    got = oracle_metrics(y, [0.8, 0.6, 0.2, 0.4], 0.25, suffix="_permitted")
+    assert got == {"oracle_auc_permitted": 0.5, "oracle_gap_permitted": 0.25}

@@ -171,8 +171,13 @@ def test_error_rates_within_tolerance_of_configured_rates(tmp_path):
 def test_cohort_truth_holds_probabilities_and_labels(city):
     base, summary = city
     cse = pd.read_parquet(base / "truth" / "cohort_cse.parquet")
-    assert list(cse.columns) == ["person_id", "family_id", "period_start", "true_prob", "label", "label_date"]
-    assert cse.true_prob.between(0, 1).all()
+    assert list(cse.columns) == ["person_id", "family_id", "period_start", "true_prob", "permitted_prob", "label",
+                                 "label_date"]
+    assert cse.true_prob.between(0, 1).all() and cse.permitted_prob.between(0, 1).all()
+    # sex held at its mean: girls' permitted probability is lower than their true one, boys' higher
+    sexes = pd.read_parquet(base / "truth" / "persons.parquet")[["person_id", "sex"]]
+    girls = cse.merge(sexes, on="person_id").query("sex == 'F'")
+    assert (girls.permitted_prob < girls.true_prob).all()
     assert cse.label.sum() == summary["cohort_cse"]
     assert (cse.label == cse.label_date.notna()).all()
     assert cse.groupby("person_id").label.sum().max() <= 1  # flagged at most once

@@ -18,6 +18,8 @@ from thinkfamily.synth.population import City, days
 CSE_COEF = {"missing": 1.1, "absence_rate_10pp": 0.35, "exclusions": 0.5, "csc_involvement": 0.7,
             "looked_after": 0.6, "da_household": 0.4, "substance": 0.7, "offences": 0.35,
             "intel_exploitation": 1.0, "female": 0.9, "age_minus_13": 0.22}
+# Terms a deployed model may not use (ml.modelconf PROTECTED_ATTRIBUTES: sex among them).
+PROTECTED = ("female",)
 YO_COEF = {"offences": 1.3, "asb": 0.6, "exclusions": 0.6, "absence_rate_10pp": 0.3, "missing": 0.4,
            "csc_involvement": 0.3, "substance": 0.5, "female": -0.9, "age_minus_13": 0.2,
            "intel_exploitation": 0.3}
@@ -90,11 +92,16 @@ def draw_cohort(cfg: SynthConfig, rng: np.random.Generator, city: City, ev: dict
         lin = sum(coef[k] * x[k].to_numpy() for k in coef) + cfg.cohort_latent_sd * z[pidx]
         b0 = _solve_b0(lin, rate)
         prob = 1 / (1 + np.exp(-(b0 + lin)))
+        # the same logit with protected attributes held at the population mean: the best ranking
+        # open to a model that may not use them (the oracle a fair model is measured against)
+        lin_permitted = lin - sum(coef[k] * (x[k].to_numpy() - x[k].mean()) for k in PROTECTED if k in coef)
+        permitted = 1 / (1 + np.exp(-(b0 + lin_permitted)))
         label = rng.random(len(pidx)) < prob
         ldate = t + rng.integers(0, 182, len(pidx))
         flagged[pidx[label]] = True
         truth.append(pd.DataFrame({"person_id": P.person_id.to_numpy()[pidx], "family_id": P.family_id.to_numpy()[pidx],
-                                   "period_start": np.datetime64(period, "D"), "true_prob": prob, "label": label,
+                                   "period_start": np.datetime64(period, "D"), "true_prob": prob,
+                                   "permitted_prob": permitted, "label": label,
                                    "label_date": np.where(label, ldate, -1)}))
         labels.append(pd.DataFrame({"pidx": pidx[label], "day": ldate[label]}))
     tr = pd.concat(truth, ignore_index=True)
