@@ -55,21 +55,24 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def _tree_usage(pid: int, cpu_seen: dict[int, float]) -> int:
-    """RSS bytes summed over ``pid``'s tree; updates ``cpu_seen`` (pid -> CPU seconds so far)."""
-    tree, todo, rss = _children(), [pid], 0
+def _tree_usage(pid: int, cpu_seen: dict[int, float]) -> tuple[int, int]:
+    """(RSS bytes summed over ``pid``'s tree, RSS of ``pid`` itself — the Python driver);
+    updates ``cpu_seen`` (pid -> CPU seconds so far)."""
+    tree, todo, rss, own = _children(), [pid], 0, 0
     while todo:
         p = todo.pop()
         try:
             with open(f"/proc/{p}/statm") as fh:
-                rss += int(fh.read().split()[1]) * PAGE
+                r = int(fh.read().split()[1]) * PAGE
+                rss += r
+                own = r if p == pid else own
             with open(f"/proc/{p}/stat") as fh:
                 f = fh.read().rsplit(")", 1)[1].split()
                 cpu_seen[p] = (int(f[11]) + int(f[12])) / TICK  # utime + stime
         except (OSError, IndexError, ValueError):
             pass
         todo += tree.get(p, [])
-    return rss
+    return rss, own
 
 
 MARK = re.compile(r"^\[(\w+)\] (starting|done in)")
@@ -78,6 +81,8 @@ MARK = re.compile(r"^\[(\w+)\] (starting|done in)")
 def measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
     """Run ``cmd``: wall, CPU and peak RSS overall and per "[stage] starting/done" window."""
     samples: list[tuple[float, int, float]] = []  # (t, rss, cpu)
+    driver_peak = [0]  # the Python process alone (the rest of the tree is the Spark JVM)
+    own_samples: list[tuple[float, int]] = []
     marks: list[tuple[float, str, str]] = []
     cpu_seen: dict[int, float] = {}
     t0 = time.perf_counter()
@@ -86,8 +91,10 @@ def measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
 
     def sample() -> None:
         while not stop.is_set():
-            rss = _tree_usage(proc.pid, cpu_seen)
+            rss, own = _tree_usage(proc.pid, cpu_seen)
+            driver_peak[0] = max(driver_peak[0], own)
             samples.append((time.perf_counter() - t0, rss, sum(cpu_seen.values())))
+            own_samples.append((samples[-1][0], own))
             stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -103,7 +110,8 @@ def measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
     sampler.join()
     wall = time.perf_counter() - t0
     out = {"wall_s": round(wall, 1), "cpu_s": round(samples[-1][2], 1) if samples else None,
-           "peak_rss_gib": round(max((r for _, r, _ in samples), default=0) / 2**30, 2), "exit_code": rc}
+           "peak_rss_gib": round(max((r for _, r, _ in samples), default=0) / 2**30, 2),
+           "peak_rss_python_gib": round(driver_peak[0] / 2**30, 2), "exit_code": rc}
     windows = {}
     for t_start, stage, what in marks:
         if what != "starting":
@@ -115,6 +123,7 @@ def measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
             "wall_s": round(t_end - t_start, 1),
             "cpu_s": round(inside[-1][2] - before[0][2], 1) if inside and before else None,
             "peak_rss_gib": round(max(r for _, r, _ in inside) / 2**30, 2) if inside else None,
+            "peak_rss_python_gib": round(max((r for t, r in own_samples if t_start <= t <= t_end), default=0) / 2**30, 2),
             "ok": any(s2 == stage and w == "done in" for _, s2, w in marks),
         }
     out["stages"] = windows
