@@ -46,29 +46,28 @@ sys.path.insert(0, {root!r})
 t0 = time.perf_counter()
 import duckdb
 from splink import DuckDBAPI, Linker
-from splink.clustering import cluster_pairwise_predictions_at_threshold
 from thinkfamily.linkage.config import load_linkage_config
 from thinkfamily.linkage.engine import train
 from thinkfamily.linkage.settings import settings_dict
 cfg = load_linkage_config({root!r})
 times = {{}}
 t = time.perf_counter()
+import pyarrow.parquet as pq
 con = duckdb.connect(":memory:")
-con.execute("create table recs as select * from read_parquet('{out}/records/*.parquet')")
 db = DuckDBAPI(connection=con)
-records = db.register(con.table("recs").arrow(), table_name="tf_peer_records")
+records = db.register(pq.read_table("{out}/records"), table_name="tf_peer_records")
 linker = Linker(records, settings_dict(cfg, "duckdb"), log_level=logging.WARNING)
 times["load_s"] = time.perf_counter() - t
 t = time.perf_counter(); train(linker, cfg); times["train_s"] = time.perf_counter() - t
 t = time.perf_counter()
 pred = linker.inference.predict(threshold_match_probability=cfg.predict_threshold, warning_mode="never")
+n_pairs = linker.misc.query_sql(f"select count(*) as n from {{pred.physical_name}}", output_type="pandas")["n"][0]
 times["predict_s"] = time.perf_counter() - t
 t = time.perf_counter()
 clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, cfg.link_threshold)
 clusters.as_pyarrow_table().select(["unique_id", "cluster_id"]).to_pandas().to_parquet("{out}/clusters.parquet")
 times["cluster_s"] = time.perf_counter() - t
 times["total_s"] = time.perf_counter() - t0
-n_pairs = con.execute(f"select count(*) from {{pred.physical_name}}").fetchone()[0]
 print("PEER " + json.dumps({{"timings": {{k: round(v, 1) for k, v in times.items()}}, "pairs_scored": int(n_pairs),
       "ru_maxrss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}}))
 """
