@@ -4,8 +4,9 @@
 
 "Bare" = what a team would write with Splink alone: the prepared records the link stage hands to
 Splink (silver/person_record_identifiable through `prepare_records`, exported once to parquet,
-not timed), read by DuckDB, the same Splink settings and training recipe (conf/linkage.yaml),
-predict, cluster at the same link threshold. No deterministic identifier pass, no shared-child or
+not timed), read by DuckDB with its default settings, the same Splink settings and training
+recipe (conf/linkage.yaml, including EM on a record sample when a block is huge: without it EM on
+`dob` alone pairs 176M records at Bristol scale), predict, cluster at the same link threshold. No deterministic identifier pass, no shared-child or
 cannot-link rules, no stable ids, no families, no Delta. It runs in its own process, sampled like
 the pipeline stages (wall, CPU, peak RSS), and both its clusters and the lake's silver/person_link
 are scored against the generator's truth with the same code (`thinkfamily evaluate linkage`).
@@ -58,7 +59,7 @@ db = DuckDBAPI(connection=con)
 records = db.register(pq.read_table("{out}/records"), table_name="tf_peer_records")
 linker = Linker(records, settings_dict(cfg, "duckdb"), log_level=logging.WARNING)
 times["load_s"] = time.perf_counter() - t
-t = time.perf_counter(); train(linker, cfg); times["train_s"] = time.perf_counter() - t
+t = time.perf_counter(); train(linker, cfg, records.physical_name); times["train_s"] = time.perf_counter() - t
 t = time.perf_counter()
 pred = linker.inference.predict(threshold_match_probability=cfg.predict_threshold, warning_mode="never")
 n_pairs = linker.misc.query_sql(f"select count(*) as n from {{pred.physical_name}}", output_type="pandas")["n"][0]

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import logging
 import sys
+import tempfile
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -148,7 +149,10 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
         spark.sparkContext.setCheckpointDir(f"{env.lake}/_tmp/spark_checkpoints")
     model_version, trained = _model(env, cfg, retrain)
     det = deterministic_edges(records, cfg.deterministic.identifiers)
-    out = link_records(spark, prepare_records(records), det, cfg, backend, trained, with_charts=with_report)
+    spill = f"{env.lake}/_tmp/duckdb" if "://" not in env.lake else f"{tempfile.gettempdir()}/thinkfamily-duckdb"
+    duckdb_memory = (env.linkage.duckdb_memory_limit, spill)
+    out = link_records(spark, prepare_records(records), det, cfg, backend, trained, with_charts=with_report,
+                       duckdb_memory=duckdb_memory)
     relationship = _relationships(spark, env)
     if cfg.shared_child.enabled:
         out = with_shared_child_links(spark, out, records, relationship, cfg)

@@ -7,7 +7,11 @@ the group's true cohort members who made the top k, `fpr` the share of the other
 Groups smaller than `min_group_size` are excluded from the gaps and listed: rates on a handful of
 people are noise, and publishing them could identify someone. For the same reason a group's TPR
 enters `tpr_gap` only if it has at least `min_group_positives` cohort members (a TPR from two
-positives can only be 0, 0.5 or 1); such groups are listed in `tpr_excluded_groups`. A gap that cannot be computed
+positives can only be 0, 0.5 or 1); such groups are listed in `tpr_excluded_groups`. Likewise a
+group enters `selection_rate_ratio` only if, selected at the overall rate, it would have at least
+`min_expected_selected` people in the top k: with k = 50 from 8,000 children, a district of 300
+expects 1.9 selections, so its rate is 0 by chance and the ratio would always be 0; such groups are
+listed in `selection_excluded_groups`. A gap that cannot be computed
 (fewer than two usable groups) is NaN, which the promotion gates treat as a failure.
 Protected attributes are used here only; they are never model features (see ml.modelconf).
 """
@@ -25,6 +29,7 @@ from ml.metrics import EvaluationError, as_arrays, top_k_mask
 MISSING_GROUP = "(missing)"
 MIN_GROUP_SIZE = 20
 MIN_GROUP_POSITIVES = 10
+MIN_EXPECTED_SELECTED = 5.0
 GROUP_COLUMNS = ["group", "n", "n_pos", "base_rate", "selected", "selection_rate", "tpr", "fpr"]
 FAIRNESS_METRICS = ("tpr_gap", "fpr_gap", "selection_rate_ratio")
 
@@ -73,12 +78,15 @@ def _gap(values: pd.Series) -> float:
 
 
 def attribute_summary(
-    table: pd.DataFrame, min_group_size: int = MIN_GROUP_SIZE, min_group_positives: int = MIN_GROUP_POSITIVES
+    table: pd.DataFrame, min_group_size: int = MIN_GROUP_SIZE, min_group_positives: int = MIN_GROUP_POSITIVES,
+    min_expected_selected: float = MIN_EXPECTED_SELECTED,
 ) -> dict[str, Any]:
     """Gaps for one attribute from its group table, leaving out (and naming) groups too small to judge."""
     big = table[table["n"] >= min_group_size]
     few_pos = big["n_pos"] < min_group_positives
-    rates = big["selection_rate"]
+    overall = table["selected"].sum() / table["n"].sum() if table["n"].sum() else 0.0
+    few_sel = big["n"] * overall < min_expected_selected
+    rates = big.loc[~few_sel, "selection_rate"]
     ratio = math.nan
     if rates.shape[0] >= 2 and rates.max() > 0:
         ratio = float(rates.min() / rates.max())
@@ -88,8 +96,10 @@ def attribute_summary(
         "selection_rate_ratio": ratio,
         "excluded_groups": table.loc[table["n"] < min_group_size, "group"].tolist(),
         "tpr_excluded_groups": big.loc[few_pos, "group"].tolist(),
+        "selection_excluded_groups": big.loc[few_sel, "group"].tolist(),
         "min_group_size": min_group_size,
         "min_group_positives": min_group_positives,
+        "min_expected_selected": min_expected_selected,
         "groups": table,
     }
 
@@ -101,6 +111,7 @@ def fairness_summary(
     k: int,
     min_group_size: int = MIN_GROUP_SIZE,
     min_group_positives: int = MIN_GROUP_POSITIVES,
+    min_expected_selected: float = MIN_EXPECTED_SELECTED,
 ) -> dict[str, dict[str, Any]]:
     """Per protected attribute: tpr_gap (max - min tpr), fpr_gap, selection_rate_ratio (min / max),
     the groups excluded for size, those with too few cohort members for a TPR, and the group table.
@@ -110,7 +121,8 @@ def fairness_summary(
         raise EvaluationError("fairness_summary: no protected attributes given; fairness cannot be assessed")
     return {
         attr: attribute_summary(
-            group_metrics(y_true, y_score, protected[attr], k, attr=attr), min_group_size, min_group_positives
+            group_metrics(y_true, y_score, protected[attr], k, attr=attr), min_group_size, min_group_positives,
+            min_expected_selected,
         )
         for attr in columns
     }

@@ -177,6 +177,8 @@ class ModelConfig(Strict):
     review_capacity_k: int = Field(ge=1, description="how many people staff can review per anchor")
     min_group_size: int = Field(20, ge=1, description="smaller groups are left out of fairness gaps")
     min_group_positives: int = Field(10, ge=1, description="fewer cohort members: group left out of tpr_gap")
+    min_expected_selected: float = Field(
+        5.0, ge=0, description="fewer expected in the top k at the overall rate: group left out of selection_rate_ratio")
     seed: int = 0
     gates: Gates
 

@@ -277,6 +277,9 @@ def _fairness_section(ev: ModelEvaluation) -> str:
         if s.get("tpr_excluded_groups"):
             out.append(f"TPR not compared (fewer than {s['min_group_positives']} cohort members): "
                        f"{', '.join(map(str, s['tpr_excluded_groups']))}.")
+        if s.get("selection_excluded_groups"):
+            out.append(f"Selection rate not compared (fewer than {s['min_expected_selected']:g} expected in the top k): "
+                       f"{', '.join(map(str, s['selection_excluded_groups']))}.")
     return "\n".join(out)
 
 

@@ -187,7 +187,7 @@ def evaluate_candidate(cfg: ModelConfig, model: RiskModel, test: pd.DataFrame) -
     metrics = evaluate(y, s, k)
     ci = bootstrap_ci(y, s, k, metrics=CI_METRICS, seed=cfg.seed)
     fair = fairness_summary(y, s, test[list(cfg.protected_attributes)].reset_index(drop=True), k,
-                            cfg.min_group_size, cfg.min_group_positives)
+                            cfg.min_group_size, cfg.min_group_positives, cfg.min_expected_selected)
     metrics.update(fairness_metrics(fair))
     if "true_prob" in test.columns:
         known = test["true_prob"].notna().to_numpy()

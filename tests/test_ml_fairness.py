@@ -37,7 +37,8 @@ def test_group_metrics_by_hand():
 
 
 def test_summary_gaps_and_ratio_by_hand():
-    summary = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["sex", "area"]], K, min_group_size=2, min_group_positives=1)
+    summary = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["sex", "area"]], K, min_group_size=2,
+                               min_group_positives=1, min_expected_selected=0)
     sex = summary["sex"]
     assert sex["tpr_gap"] == pytest.approx(0.0)
     assert sex["fpr_gap"] == pytest.approx(2 / 3)
@@ -91,3 +92,15 @@ def test_groups_are_matched_by_position_not_index():
     a = group_metrics(FRAME["label"], FRAME["score"], shuffled_index, K)
     b = group_metrics(FRAME["label"], FRAME["score"], FRAME["sex"], K)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_groups_too_small_to_expect_selections_are_left_out_of_the_selection_ratio():
+    # at the overall rate (4 of 10) area A (4 people) expects 1.6 selections, B (5) expects 2.0
+    summary = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["area"]], K, min_group_size=2,
+                               min_group_positives=1, min_expected_selected=1.8)
+    area = summary["area"]
+    assert area["selection_excluded_groups"] == ["A"]
+    assert math.isnan(area["selection_rate_ratio"])  # one group left: nothing to compare, the gate fails closed
+    both = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["area"]], K, min_group_size=2,
+                            min_group_positives=1, min_expected_selected=1.5)["area"]
+    assert both["selection_excluded_groups"] == [] and both["selection_rate_ratio"] == 0.0

@@ -62,6 +62,9 @@ class SecretSettings(Strict):
 
 class LinkageSettings(Strict):
     backend: Literal["duckdb", "spark"] = "duckdb"
+    duckdb_memory_limit: str = Field("6GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$", description=(
+        "DuckDB's memory cap for Splink (it spills to <lake>/_tmp/duckdb beyond it). DuckDB's default, 80% of "
+        "RAM, plus the Spark driver's heap exceeded the machine at Bristol scale and the kernel killed the run"))
 
 
 class PipelineSettings(Strict):

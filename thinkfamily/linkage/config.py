@@ -89,6 +89,10 @@ class TrainingSettings(Strict):
     lambda_recall: float = Field(0.7, gt=0, le=1)
     em_rules: list[Rule] = Field(min_length=1)
     em_max_iterations: int = Field(25, gt=0)
+    # EM on a rule of columns that pairs more records than this runs on a random subset of records
+    # (by a hash of the record id, so repeatable), sized to give about this many pairs: m is a rate
+    # among true matches, unchanged by which records are sampled. Bristol: `dob` alone pairs 176M.
+    em_max_pairs: int = Field(10_000_000, gt=0)
 
 
 class FamilySettings(Strict):

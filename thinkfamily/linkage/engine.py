@@ -8,6 +8,7 @@ DataFrames. Nothing here reads or writes the lake.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,12 +42,20 @@ class LinkOutput:
     charts: dict[str, str] = field(default_factory=dict)  # name -> standalone HTML
 
 
-def _db_api(backend: Backend, spark: SparkSession):
+def _db_api(backend: Backend, spark: SparkSession, duckdb_memory: tuple[str, str] | None = None):
+    """``duckdb_memory`` = (memory_limit, temp_directory): DuckDB shares the machine with the Spark
+    driver, so it is capped and spills to disk rather than growing to its default 80% of RAM."""
     if backend == "duckdb":
         import duckdb
         from splink import DuckDBAPI
 
-        return DuckDBAPI(connection=duckdb.connect(":memory:"))
+        con = duckdb.connect(":memory:")
+        if duckdb_memory is not None:
+            limit, tmp = duckdb_memory
+            con.execute(f"SET memory_limit = '{limit}'")
+            con.execute(f"SET temp_directory = '{tmp}'")
+            con.execute("SET preserve_insertion_order = false")  # lets large results stream and spill
+        return DuckDBAPI(connection=con)
     from splink import SparkAPI
 
     # Splink's connected components iterates; "persist" keeps every iteration's plan in the next
@@ -125,8 +134,31 @@ def _m_floor(floor: float = EM_M_FLOOR):
         em.compute_proportions_for_new_parameters = original
 
 
-def train(linker, cfg: LinkageConfig) -> None:
-    """u by random sampling, lambda from near-certain rules, m by EM over the configured blocks."""
+def em_rule(linker, rule, table: str | None, max_pairs: int):
+    """The EM blocking rule, restricted to a random subset of records when the rule alone pairs more
+    than ``max_pairs``: records with em_bucket < b on both sides, b chosen so pairs ~ max_pairs."""
+    from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
+
+    from thinkfamily.linkage.prepare import EM_BUCKETS
+
+    if rule.columns is None or table is None:
+        return rule.splink()
+    cols = rule.columns
+    sql = (f"select coalesce(sum(n * (n - 1) / 2), 0) as pairs from (select count(*) as n from {table} where "
+           + " and ".join(f"{c} is not null" for c in cols) + f" group by {', '.join(cols)}) as blocks")
+    pairs = float(linker.misc.query_sql(sql, output_type="pandas")["pairs"][0])
+    if pairs <= max_pairs:
+        return rule.splink()
+    buckets = max(1, math.ceil(EM_BUCKETS * math.sqrt(max_pairs / pairs)))
+    log.info("EM rule %s pairs %d records' comparisons: training on %.1f%% of records (~%d pairs)",
+             rule.name, int(pairs), 100 * buckets / EM_BUCKETS, int(pairs * (buckets / EM_BUCKETS) ** 2))
+    cond = " and ".join(f"l.{c} = r.{c}" for c in cols)
+    return to_blocking_rule_creator(f"{cond} and l.em_bucket < {buckets} and r.em_bucket < {buckets}")
+
+
+def train(linker, cfg: LinkageConfig, table: str | None = None) -> None:
+    """u by random sampling, lambda from near-certain rules, m by EM over the configured blocks
+    (sampled when a block is huge; ``table`` = the registered records, for counting)."""
     t = cfg.training
     linker.training.estimate_probability_two_random_records_match(
         [r.splink() for r in t.lambda_rules], recall=t.lambda_recall
@@ -134,7 +166,8 @@ def train(linker, cfg: LinkageConfig) -> None:
     linker.training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed)
     with _m_floor():
         for rule in t.em_rules:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule.splink())
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                em_rule(linker, rule, table, t.em_max_pairs))
 
 
 def link_records(
@@ -145,6 +178,7 @@ def link_records(
     backend: Backend = "duckdb",
     trained_model: dict[str, Any] | None = None,
     with_charts: bool = False,
+    duckdb_memory: tuple[str, str] | None = None,
 ) -> LinkOutput:
     """Score and cluster ``records`` (prepare_records output); ``det_edges`` join unconditionally."""
     from splink import Linker
@@ -152,7 +186,7 @@ def link_records(
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    db_api = _db_api(backend, spark)
+    db_api = _db_api(backend, spark, duckdb_memory)
     dialect = "duckdb" if backend == "duckdb" else "spark"
     settings = settings_dict(cfg, dialect)
     if trained_model is not None:
@@ -167,7 +201,7 @@ def link_records(
 
     t1 = time.perf_counter()
     if trained_model is None:
-        train(linker, cfg)
+        train(linker, cfg, input_sdf.physical_name)
     timings["training_s"] = time.perf_counter() - t1
     model = linker.misc.save_model_to_json()
 

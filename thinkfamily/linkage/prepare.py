@@ -14,8 +14,9 @@ from pyspark.sql import functions as F
 LINKAGE_COLUMNS = [
     "unique_id", "source", "first_name_folded", "first_name_canonical", "last_name_folded",
     "dob", "dob_str", "dob_year", "dob_month", "dob_day", "sex", "postcode", "postcode_district",
-    "uprn", "address_line1", "nhs_number", "upn", "ni_number",
+    "uprn", "address_line1", "nhs_number", "upn", "ni_number", "em_bucket",
 ]
+EM_BUCKETS = 1000  # em_bucket in [0, 1000): a stable per-record hash, for sampling records in EM
 
 
 def _blank_to_null(col: Column) -> Column:
@@ -49,6 +50,7 @@ def prepare_records(records: DataFrame) -> DataFrame:
         _valid_only("nhs_number", "nhs_number_valid").alias("nhs_number"),
         _valid_only("upn", "upn_valid").alias("upn"),
         _valid_only("ni_number", "ni_number_valid").alias("ni_number"),
+        F.pmod(F.xxhash64("record_id"), F.lit(EM_BUCKETS)).cast("int").alias("em_bucket"),
     )
 
 
