@@ -11,6 +11,7 @@ import calendar
 import difflib
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -175,6 +176,9 @@ class ModelConfig(Strict):
     features: list[str] = Field(min_length=1, description="gold indicator ids / person attributes at the anchor")
     candidates: list[Candidate] = Field(min_length=1)
     review_capacity_k: int = Field(ge=1, description="how many people staff can review per anchor")
+    fairness_cut_share: float = Field(0.0, ge=0, le=1, description=(
+        "fairness is measured at the top max(k, share x test rows): at k = 50 of thousands most groups expect "
+        "no one selected, so their rates cannot be compared; 0 = at k"))
     min_group_size: int = Field(20, ge=1, description="smaller groups are left out of fairness gaps")
     min_group_positives: int = Field(10, ge=1, description="fewer cohort members: group left out of tpr_gap")
     min_expected_selected: float = Field(
@@ -234,6 +238,10 @@ class ModelConfig(Strict):
                 f"test anchor {first_test}; training labels would overlap the test period"
             )
         return self
+
+    def fairness_k(self, n_rows: int) -> int:
+        """The cut fairness is measured at (see fairness_cut_share)."""
+        return max(self.review_capacity_k, math.ceil(self.fairness_cut_share * n_rows))
 
     def outcome_window(self, anchor: date) -> tuple[date, date]:
         """(start, end): label events count when start <= event date < end (the generator's convention)."""

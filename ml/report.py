@@ -257,7 +257,11 @@ def _oracle(ev: ModelEvaluation) -> str:
 
 def _fairness_section(ev: ModelEvaluation) -> str:
     k = ev.config.review_capacity_k
-    out = [(f"Rates at the top-{k} cut (the people staff would review). `tpr_gap` = largest minus smallest "
+    k_fair = next((s.get("k", k) for s in ev.fairness.values()), k) if ev.fairness else k
+    cut = (f"Rates at the top-{k} cut (the people staff would review). " if k_fair == k else
+           f"Rates at the top-{k_fair} cut ({ev.config.fairness_cut_share:.0%} of the test rows; the review list is "
+           f"the top {k}, where most groups expect no one selected, so their rates could not be compared). ")
+    out = [(cut + "`tpr_gap` = largest minus smallest "
            f"true positive rate across groups; `fpr_gap` likewise for false positive rates; "
            f"`selection_rate_ratio` = smallest / largest share of a group selected. Groups with fewer than "
            f"{ev.config.min_group_size} people in the test set are left out of the gaps and not shown; a group's TPR "

@@ -186,8 +186,12 @@ def evaluate_candidate(cfg: ModelConfig, model: RiskModel, test: pd.DataFrame) -
     k = cfg.review_capacity_k
     metrics = evaluate(y, s, k)
     ci = bootstrap_ci(y, s, k, metrics=CI_METRICS, seed=cfg.seed)
-    fair = fairness_summary(y, s, test[list(cfg.protected_attributes)].reset_index(drop=True), k,
+    k_fair = cfg.fairness_k(len(test))
+    fair = fairness_summary(y, s, test[list(cfg.protected_attributes)].reset_index(drop=True), k_fair,
                             cfg.min_group_size, cfg.min_group_positives, cfg.min_expected_selected)
+    for summary in fair.values():
+        summary["k"] = k_fair
+    metrics["fairness_k"] = float(k_fair)
     metrics.update(fairness_metrics(fair))
     if "true_prob" in test.columns:
         known = test["true_prob"].notna().to_numpy()

@@ -29,6 +29,9 @@ def test_shipped_models_load(project_root):
     assert {c.algorithm for c in cse.candidates} == {"logistic_regression", "gradient_boosting", "cohort_similarity"}
     assert not set(cse.features) & set(cse.protected_attributes)
     assert len(config_hash(cse)) == 16 and config_hash(cse) == config_hash(load_model_config(project_root, "cse"))
+    # fairness cut: the review capacity on a small test set, 5% of the rows on a large one
+    assert (cse.fairness_k(800), cse.fairness_k(8001)) == (50, 401)
+    assert cse.model_copy(update={"fairness_cut_share": 0.0}).fairness_k(8001) == 50
 
 
 @pytest.fixture
