@@ -72,11 +72,16 @@ def test_em_bucket_is_a_stable_hash_in_range(spark):
 
 
 def test_duckdb_is_capped_and_spills_where_told(tmp_path):
-    api = _db_api("duckdb", None, ("512MB", str(tmp_path / "spill")))
+    # the spill folder is nested under a lake that has no _tmp yet (DuckDB alone failed to create it)
+    api = _db_api("duckdb", None, ("512MB", str(tmp_path / "lake" / "_tmp" / "spill")))
     got = dict(api._con.execute("select name, value from duckdb_settings() where name in "
                            "('memory_limit', 'temp_directory')").fetchall())
     assert got["memory_limit"].startswith("488") or "512" in got["memory_limit"]
-    assert got["temp_directory"] == str(tmp_path / "spill")
+    assert got["temp_directory"] == str(tmp_path / "lake" / "_tmp" / "spill")
+    # force a spill: a sort larger than the cap must succeed, not fail on a missing folder
+    n = api._con.execute("select count(*) from (select md5(i::varchar) || repeat('x', 200) as s "
+                         "from range(3000000) t(i) order by s)").fetchone()[0]
+    assert n == 3_000_000
     assert LinkageSettings().duckdb_memory_limit == "6GB"
     with pytest.raises(ValueError):
         LinkageSettings(duckdb_memory_limit="lots")

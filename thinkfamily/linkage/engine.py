@@ -12,6 +12,7 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pyspark.sql import DataFrame, SparkSession
@@ -52,6 +53,7 @@ def _db_api(backend: Backend, spark: SparkSession, duckdb_memory: tuple[str, str
         con = duckdb.connect(":memory:")
         if duckdb_memory is not None:
             limit, tmp = duckdb_memory
+            Path(tmp).mkdir(parents=True, exist_ok=True)  # DuckDB creates one level only, and only when it spills
             con.execute(f"SET memory_limit = '{limit}'")
             con.execute(f"SET temp_directory = '{tmp}'")
             con.execute("SET preserve_insertion_order = false")  # lets large results stream and spill
