@@ -322,6 +322,7 @@ def run(label: str, scale: str | None, families: int | None, seed: int, gx_off: 
     except (Exception, SystemExit) as exc:  # the peer must not lose the pipeline's figures
         result["linkage_peer"] = {"error": f"{type(exc).__name__}: {exc}"}
 
+    _save(result)  # what is measured so far survives an interrupted incremental / GX-off phase
     # an incremental day on the same lake: ~1% new rows in 5 sources, then the nightly run
     if incremental:
         _incremental_day(result, label, work, tf, env_dq, env_vars, run_all)
@@ -340,12 +341,16 @@ def run(label: str, scale: str | None, families: int | None, seed: int, gx_off: 
         result["gx_off"] = {"stages": off["stages"], "wall_s_on": round(on_s, 1), "wall_s_off": round(off_s, 1),
                             "gx_share_of_data_stages": round((on_s - off_s) / on_s, 3) if on_s else None}
 
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / f"{label}.json").write_text(json.dumps(result, indent=2))
+    _save(result)
     if not keep and not failures(result):
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _save(result: dict) -> None:
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / f"{result['label']}.json").write_text(json.dumps(result, indent=2))
 
 
 def _incremental_day(result: dict, label: str, work: Path, tf: str, env_dq: Path, env_vars: dict, run_all: dict) -> None:
@@ -394,9 +399,21 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep bench/work/<label> (lake, logs) afterwards")
     parser.add_argument("--no-incremental", action="store_true", help="skip the incremental-day measurement")
     parser.add_argument("--no-peer", action="store_true", help="skip the bare Splink DuckDB peer")
+    parser.add_argument("--incremental-only", action="store_true",
+                        help="only the incremental day, on the lake a --keep run left (adds to its results)")
     parser.add_argument("--label", default=None, help="results name [scale or families]")
     args = parser.parse_args()
     label = args.label or (args.scale or f"f{args.families}")
+    if args.incremental_only:
+        work = ROOT / "bench" / "work" / label
+        result = json.loads((ROOT / "bench" / "results" / f"{label}.json").read_text())
+        env_vars = {**os.environ, "PYTHONUNBUFFERED": "1", "THINKFAMILY_HOME": str(ROOT), "THINKFAMILY_PSEUDO_KEY":
+                    os.environ.get("THINKFAMILY_PSEUDO_KEY", "bench-only-key-not-secret")}
+        _incremental_day(result, label, work, str(BIN / "thinkfamily"), work / "env-dq.yaml", env_vars,
+                         {"wall_s": result["pipeline_wall_s"]})
+        _save(result)
+        print(json.dumps({k: v for k, v in result["incremental"].items() if k != "stages"}))
+        return 0
     result = run(label, args.scale, args.families, args.seed, args.gx_off, args.keep,
                  incremental=not args.no_incremental, peer=not args.no_peer)
     print(table(result))
