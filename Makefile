@@ -9,7 +9,7 @@ SEED ?= 42
 ENV ?= local
 TF := $(BIN)/thinkfamily
 
-.PHONY: setup demo test test-fast lint mlflow-ui clean jars doctor serve e2e-deps bench cluster-test
+.PHONY: setup demo test test-fast lint mlflow-ui clean jars doctor serve e2e-deps bench bench-bristol cluster-test
 
 setup: $(STAMP) .jars/.ok
 
@@ -41,6 +41,16 @@ BENCH_SCALES ?= tiny small
 
 bench: setup  ## whole-pipeline benchmark per scale -> bench/results/*.json (see docs/benchmarks.md)
 	for s in $(BENCH_SCALES); do $(BIN)/python bench/pipeline.py --scale $$s --gx-off || exit 1; done
+	$(BIN)/python bench/report.py $(BENCH_SCALES)
+
+# The scaling curve: 0.1x, 0.3x and 1x Bristol (54,000 families), each with the bare-Splink peer;
+# the incremental day on the 1x lake. About 1.5 hours on 2 cores; needs ~16 GiB free memory.
+bench-bristol: setup
+	$(BIN)/python bench/pipeline.py --families 5400 --label x0.1 --no-incremental --gx-off --keep
+	$(BIN)/python bench/pipeline.py --families 16200 --label x0.3 --no-incremental
+	$(BIN)/python bench/pipeline.py --scale bristol --label x1 --keep --no-incremental
+	$(BIN)/python bench/pipeline.py --scale bristol --label x1 --incremental-only
+	$(BIN)/python bench/report.py x0.1 x0.3 x1
 
 # A Spark standalone master + 2 workers on 127.0.0.1 (from the pyspark install), the pipeline
 # spark-submitted to it with --py-files, gold tables compared with a local[2] run (docs/deploy.md).

@@ -59,7 +59,10 @@ def peer_table(results: list[dict]) -> str:
 
 
 def main(labels: list[str]) -> int:
-    results = [load(x) for x in labels]
+    missing = [x for x in labels if not (RESULTS / f"{x}.json").exists()]
+    if missing:
+        print(f"no results yet for {missing} (bench/results/<label>.json)", file=sys.stderr)
+    results = [load(x) for x in labels if x not in missing]
     print(stage_table(results))
     print()
     print(peer_table(results))
