@@ -31,6 +31,11 @@ class Gates(Strict):
     oracle_gap_max: float | None = Field(
         None, ge=0, le=1, description="oracle AUC - model AUC; checked only when truth is available"
     )
+    oracle_gap_min: float | None = Field(
+        None, ge=-1, le=0, description=(
+            "a model cannot rank the truth's own labels better than the truth's probabilities: beating the "
+            "oracle by more than this means its labels or features are not what they claim (leakage, or "
+            "linkage errors that put a label and its predictors on the same record fragment)"))
     oracle_gap_permitted_max: float | None = Field(
         None, ge=0, le=1,
         description="permitted-oracle AUC (protected attributes held at their mean) - model AUC; truth only",
@@ -46,6 +51,7 @@ _RULES: dict[str, tuple[str, Literal["min", "max"], bool]] = {
     "fpr_gap_max": ("fpr_gap", "max", True),
     "selection_rate_ratio_min": ("selection_rate_ratio", "min", True),
     "oracle_gap_max": ("oracle_gap", "max", False),
+    "oracle_gap_min": ("oracle_gap", "min", False),
     "oracle_gap_permitted_max": ("oracle_gap_permitted", "max", False),
 }
 

@@ -93,3 +93,11 @@ def test_permitted_oracle_gate_checks_its_own_metric():
     assert check_gates(no_truth, gates).skipped == [
         "oracle_gap_max: no oracle_gap (truth not available)",
         "oracle_gap_permitted_max: no oracle_gap_permitted (truth not available)"]
+
+
+def test_a_model_that_beats_the_oracle_is_not_fit():
+    """Better than the truth's own probabilities = labels or features are not what they claim."""
+    gates = GATES.model_copy(update={"oracle_gap_min": -0.02})
+    assert check_gates({**GOOD, "oracle_gap": -0.01}, gates).passed          # within noise
+    bad = check_gates({**GOOD, "oracle_gap": -0.064}, gates)
+    assert bad.failures == ["oracle_gap -0.06 < -0.02"]
