@@ -28,7 +28,7 @@ def model_config(features=FEATURES, candidates=None, **gates) -> ModelConfig:
             {"name": "gradient_boosting", "algorithm": "gradient_boosting",
              "params": {"max_iter": 30, "min_samples_leaf": 20}},
         ],
-        "review_capacity_k": 40, "min_group_size": 20, "min_group_positives": 5, "seed": 7,
+        "review_capacity_k": 40, "min_group_size": 20, "min_group_positives": 5, "min_expected_selected": 0, "seed": 7,
         "gates": {"roc_auc_min": 0.65, "ece_max": 0.1, "precision_at_k_min": 0.1, "tpr_gap_max": 1.0,
                   "fpr_gap_max": 1.0, "selection_rate_ratio_min": 0.0, **gates},
     })
