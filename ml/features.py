@@ -158,27 +158,35 @@ def with_protected(frame: DataFrame, protected: DataFrame) -> DataFrame:
 # ------------------------------------------------------------------------------------- truth
 
 def truth_id_map(record_links: DataFrame, person_link: DataFrame) -> DataFrame:
-    """(person_id, true_person_id): each of our persons -> the true person most of its records belong to.
+    """(person_id, true_person_id, linkage_exact): each of our persons -> the true person most of its
+    records belong to, and whether linkage got that person exactly right.
 
     The generator's truth/record_links says which true person every (source, record_key, role)
     mention is; silver/person_link says which of our person_ids it was linked to. Majority vote,
     ties to the smallest true id. Used only to look up the generator's true probabilities.
+    linkage_exact: all of our person's records are that true person's and all of the true person's
+    linked records are in our person. Where it is false the true person is split or merged, so our
+    person's label and features are not the true person's; oracle comparisons use exact rows only.
     """
     truth = record_links.select("source", "record_key", "role", F.col("person_id").cast("string").alias("true_person_id"))
     votes = (person_link.select("source", "record_key", "role", "person_id")
              .join(truth, on=["source", "record_key", "role"], how="inner")
              .groupBy("person_id", "true_person_id").agg(F.count(F.lit(1)).alias("n")))
     w = Window.partitionBy("person_id").orderBy(F.desc("n"), "true_person_id")
-    return votes.withColumn("r", F.row_number().over(w)).filter(F.col("r") == 1).select("person_id", "true_person_id")
+    ours = Window.partitionBy("person_id")
+    theirs = Window.partitionBy("true_person_id")
+    exact = (F.count(F.lit(1)).over(ours) == 1) & (F.count(F.lit(1)).over(theirs) == 1)
+    return (votes.withColumn("r", F.row_number().over(w)).withColumn("linkage_exact", exact)
+            .filter(F.col("r") == 1).select("person_id", "true_person_id", "linkage_exact"))
 
 
 def true_probabilities(cohort_truth: DataFrame, id_map: DataFrame) -> DataFrame:
-    """(person_id, anchor_date, true_prob, permitted_prob) from truth/cohort_<model>.parquet (true ids,
-    period_start). permitted_prob = the generator's probability with protected attributes held at their
-    mean (null when an older truth folder lacks it)."""
+    """(person_id, anchor_date, true_prob, permitted_prob, linkage_exact) from truth/cohort_<model>.parquet
+    (true ids, period_start). permitted_prob = the generator's probability with protected attributes held
+    at their mean (null when an older truth folder lacks it); linkage_exact from `truth_id_map`."""
     permitted = (F.col("permitted_prob") if "permitted_prob" in cohort_truth.columns else F.lit(None)).cast("double")
     t = cohort_truth.select(F.col("person_id").cast("string").alias("true_person_id"),
                             F.to_date("period_start").alias("anchor_date"), F.col("true_prob").cast("double"),
                             permitted.alias("permitted_prob"))
     return id_map.join(t, on="true_person_id", how="inner").select("person_id", "anchor_date", "true_prob",
-                                                                   "permitted_prob")
+                                                                   "permitted_prob", "linkage_exact")

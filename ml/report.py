@@ -246,6 +246,10 @@ def _oracle(ev: ModelEvaluation) -> str:
                 "achievable AUC is unknown.")
     text = (f"Oracle AUC (the generator's true probabilities on the same test rows): "
             f"{_f(ev.metrics['oracle_auc'])}; this model's gap to it: {_f(ev.metrics.get('oracle_gap'))}.")
+    if "oracle_linkage_exact_share" in ev.metrics:
+        text += (f" Compared on the {_f(ev.metrics.get('oracle_coverage'))} of test rows whose person linkage got "
+                 f"exactly right ({_f(ev.metrics['oracle_linkage_exact_share'])} of the rows with a true "
+                 f"probability): a split or merged person's label and features are not its true person's.")
     if "oracle_auc_permitted" in ev.metrics:
         text += (f" Permitted oracle (the same probabilities with protected attributes held at their mean — the "
                  f"best a model barred from using them can rank): {_f(ev.metrics['oracle_auc_permitted'])}; gap "

@@ -195,6 +195,12 @@ def evaluate_candidate(cfg: ModelConfig, model: RiskModel, test: pd.DataFrame) -
     metrics.update(fairness_metrics(fair))
     if "true_prob" in test.columns:
         known = test["true_prob"].notna().to_numpy()
+        if "linkage_exact" in test.columns:
+            # a split or merged person's label and features are not its true person's: compare with
+            # the oracle only where linkage is exact (docs/models.md, "Oracles")
+            exact = test["linkage_exact"].eq(True).to_numpy()
+            metrics["oracle_linkage_exact_share"] = float(exact[known].mean()) if known.any() else math.nan
+            known &= exact
         metrics["oracle_coverage"] = float(known.mean())
         if known.any() and 0 < y[known].sum() < known.sum():
             sub = evaluate(y[known], s[known], k)["roc_auc"]

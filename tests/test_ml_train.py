@@ -83,7 +83,47 @@ def test_protected_attributes_and_truth_mapping(spark):
                                         "source string, record_key string, role string, person_id string")
     cohort = spark.createDataFrame([("T9", dt.datetime(2024, 4, 1), 0.3)], "person_id string, period_start timestamp, true_prob double")
     tp = feat.true_probabilities(cohort, feat.truth_id_map(truth_links, link)).collect()
-    assert [(r.person_id, r.anchor_date, r.true_prob) for r in tp] == [("P1", D(2024, 4, 1), 0.3)]
+    assert [(r.person_id, r.anchor_date, r.true_prob, r.linkage_exact) for r in tp] == [("P1", D(2024, 4, 1), 0.3, True)]
+
+
+def test_truth_mapping_marks_split_and_merged_people_as_inexact(spark):
+    """T1 split over P1 and P2; P3 holds T2 and T3 (merged); P4 is exactly T4."""
+    link = spark.createDataFrame([
+        ("a", "1", "s", "P1"), ("a", "2", "s", "P1"), ("b", "1", "s", "P2"),
+        ("a", "3", "s", "P3"), ("b", "3", "s", "P3"), ("c", "3", "s", "P3"), ("a", "4", "s", "P4"),
+    ], "source string, record_key string, role string, person_id string")
+    truth = spark.createDataFrame([
+        ("a", "1", "s", "T1"), ("a", "2", "s", "T1"), ("b", "1", "s", "T1"),
+        ("a", "3", "s", "T2"), ("b", "3", "s", "T2"), ("c", "3", "s", "T3"), ("a", "4", "s", "T4"),
+    ], "source string, record_key string, role string, person_id string")
+    got = {r.person_id: (r.true_person_id, r.linkage_exact) for r in feat.truth_id_map(truth, link).collect()}
+    assert got == {"P1": ("T1", False), "P2": ("T1", False), "P3": ("T2", False), "P4": ("T4", True)}
+
+
+def test_the_oracle_is_compared_on_exactly_linked_rows_only(project_root):
+    """Rows whose person is split or merged carry a label the true person's probability does not
+    describe: they are left out of both sides of the oracle comparison and their share is logged."""
+    from ml.train import evaluate_candidate
+
+    cfg = model_config()
+    frame = synthetic_frame(400)
+    model = RiskModel("logistic_regression", {"C": 1.0, "class_weight": None, "max_iter": 1000}, FEATURES,
+                      "none", 0).fit(frame[frame.split == "train"], frame[frame.split == "train"]["label"])
+    test = frame[frame.split == "test"].reset_index(drop=True)
+    test["permitted_prob"] = test["true_prob"]
+    test["linkage_exact"] = [i % 4 != 0 for i in range(len(test))]
+    # an inexact row's truth says nothing about its label: make those rows lie
+    test.loc[~test["linkage_exact"], "true_prob"] = 1 - test.loc[~test["linkage_exact"], "label"]
+    metrics, _, _, scores = evaluate_candidate(cfg, model, test)
+    exact = test["linkage_exact"].to_numpy()
+    assert metrics["oracle_linkage_exact_share"] == pytest.approx(exact.mean())
+    assert metrics["oracle_coverage"] == pytest.approx(exact.mean())
+    from ml.metrics import evaluate, oracle_auc
+    y = test["label"].to_numpy()
+    assert metrics["oracle_auc"] == pytest.approx(oracle_auc(y[exact], test["true_prob"].to_numpy()[exact]))
+    assert metrics["roc_auc_on_oracle_rows"] == pytest.approx(evaluate(y[exact], scores[exact], 5)["roc_auc"])
+    assert metrics["oracle_gap"] == pytest.approx(metrics["oracle_auc"] - metrics["roc_auc_on_oracle_rows"])
+    assert metrics["oracle_auc"] < 0.95   # the lying rows would have made it ~1
 
 
 def test_linear_explanations_sum_to_the_logit():
