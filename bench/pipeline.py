@@ -55,24 +55,44 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def _tree_usage(pid: int, cpu_seen: dict[int, float]) -> tuple[int, int]:
-    """(RSS bytes summed over ``pid``'s tree, RSS of ``pid`` itself — the Python driver);
-    updates ``cpu_seen`` (pid -> CPU seconds so far)."""
-    tree, todo, rss, own = _children(), [pid], 0, 0
+KINDS = ("python", "jvm", "other")
+
+
+def _tree_usage(pid: int, cpu_seen: dict[int, float]) -> dict[str, int]:
+    """Memory of ``pid``'s process tree now: "rss" summed over the tree, "pss" (proportional set
+    size: pages shared between forked processes counted once) and the RSS of each kind of process —
+    "python" (``pid`` itself, the driver), "jvm" (Spark), "other" (Python workers, subprocesses).
+    Updates ``cpu_seen`` (pid -> CPU seconds so far)."""
+    tree, todo = _children(), [pid]
+    usage = dict.fromkeys(("rss", "pss", *KINDS), 0)
     while todo:
         p = todo.pop()
         try:
             with open(f"/proc/{p}/statm") as fh:
                 r = int(fh.read().split()[1]) * PAGE
-                rss += r
-                own = r if p == pid else own
             with open(f"/proc/{p}/stat") as fh:
-                f = fh.read().rsplit(")", 1)[1].split()
+                head, tail = fh.read().rsplit(")", 1)
+                f = tail.split()
                 cpu_seen[p] = (int(f[11]) + int(f[12])) / TICK  # utime + stime
+            usage["pss"] += _pss(p, r)
         except (OSError, IndexError, ValueError):
-            pass
+            todo += tree.get(p, [])
+            continue
+        usage["rss"] += r
+        usage["python" if p == pid else "jvm" if head.endswith("(java") else "other"] += r
         todo += tree.get(p, [])
-    return rss, own
+    return usage
+
+
+def _pss(pid: int, rss: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss
 
 
 MARK = re.compile(r"^\[(\w+)\] (starting|done in)")
@@ -80,9 +100,8 @@ MARK = re.compile(r"^\[(\w+)\] (starting|done in)")
 
 def measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
     """Run ``cmd``: wall, CPU and peak RSS overall and per "[stage] starting/done" window."""
-    samples: list[tuple[float, int, float]] = []  # (t, rss, cpu)
-    driver_peak = [0]  # the Python process alone (the rest of the tree is the Spark JVM)
-    own_samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, int, float]] = []  # (t, tree rss, cpu)
+    detail: list[tuple[float, dict[str, int]]] = []  # (t, _tree_usage)
     marks: list[tuple[float, str, str]] = []
     cpu_seen: dict[int, float] = {}
     t0 = time.perf_counter()
@@ -91,11 +110,16 @@ def measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
 
     def sample() -> None:
         while not stop.is_set():
-            rss, own = _tree_usage(proc.pid, cpu_seen)
-            driver_peak[0] = max(driver_peak[0], own)
-            samples.append((time.perf_counter() - t0, rss, sum(cpu_seen.values())))
-            own_samples.append((samples[-1][0], own))
+            usage = _tree_usage(proc.pid, cpu_seen)
+            t = time.perf_counter() - t0
+            samples.append((t, usage["rss"], sum(cpu_seen.values())))
+            detail.append((t, usage))
             stop.wait(0.2)
+
+    def peaks(t_start: float = 0.0, t_end: float = float("inf")) -> dict[str, float]:
+        inside = [u for t, u in detail if t_start <= t <= t_end]
+        return {f"peak_{'rss' if k == 'rss' else 'pss' if k == 'pss' else 'rss_' + k}_gib":
+                round(max((u[k] for u in inside), default=0) / 2**30, 2) for k in ("rss", "pss", *KINDS)}
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -109,9 +133,8 @@ def measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
     stop.set()
     sampler.join()
     wall = time.perf_counter() - t0
-    out = {"wall_s": round(wall, 1), "cpu_s": round(samples[-1][2], 1) if samples else None,
-           "peak_rss_gib": round(max((r for _, r, _ in samples), default=0) / 2**30, 2),
-           "peak_rss_python_gib": round(driver_peak[0] / 2**30, 2), "exit_code": rc}
+    out = {"wall_s": round(wall, 1), "cpu_s": round(samples[-1][2], 1) if samples else None, **peaks(),
+           "exit_code": rc}
     windows = {}
     for t_start, stage, what in marks:
         if what != "starting":
@@ -122,8 +145,7 @@ def measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
         windows[stage] = {
             "wall_s": round(t_end - t_start, 1),
             "cpu_s": round(inside[-1][2] - before[0][2], 1) if inside and before else None,
-            "peak_rss_gib": round(max(r for _, r, _ in inside) / 2**30, 2) if inside else None,
-            "peak_rss_python_gib": round(max((r for t, r in own_samples if t_start <= t <= t_end), default=0) / 2**30, 2),
+            **peaks(t_start, t_end),
             "ok": any(s2 == stage and w == "done in" for _, s2, w in marks),
         }
     out["stages"] = windows

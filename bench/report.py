@@ -20,6 +20,9 @@ def _cell(m: dict | None) -> str:
     if not m or "wall_s" not in m:
         return "—"
     py = f" (Python {m['peak_rss_python_gib']})" if m.get("peak_rss_python_gib") is not None else ""
+    if m.get("peak_rss_jvm_gib") is not None:  # results from 2026-11-28 (afternoon) on: memory by process kind
+        py = (f" (Python {m['peak_rss_python_gib']}, JVM {m['peak_rss_jvm_gib']}, other {m['peak_rss_other_gib']};"
+              f" PSS {m['peak_pss_gib']})")
     return f"{m['wall_s']} s / {m.get('cpu_s')} s / {m.get('peak_rss_gib')} GiB{py}"
 
 
