@@ -23,6 +23,44 @@ sys.path.insert(0, str(ROOT))
 THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999)
 
 
+def trained_predictions(work: Path, memory_limit: str, threshold: float):
+    """(linker, predictions >= threshold) for the records bench/linkage_peer.py exported to ``work``,
+    trained with the link stage's recipe on a capped DuckDB that spills under ``work``."""
+    import duckdb
+    import pyarrow.parquet as pq
+    from splink import DuckDBAPI, Linker
+
+    from thinkfamily.linkage.config import load_linkage_config
+    from thinkfamily.linkage.engine import train
+    from thinkfamily.linkage.settings import settings_dict
+
+    cfg = load_linkage_config(ROOT)
+    con = duckdb.connect(":memory:")
+    spill = work / "duckdb_tmp"
+    spill.mkdir(parents=True, exist_ok=True)
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(f"SET temp_directory = '{spill}'")
+    db = DuckDBAPI(connection=con)
+    records = db.register(pq.read_table(work / "records"), table_name="tf_study_records")
+    linker = Linker(records, settings_dict(cfg, "duckdb"), log_level=logging.WARNING)
+    t0 = time.perf_counter()
+    train(linker, cfg, records.physical_name)
+    pred = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+    print(f"trained and predicted in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return linker, pred
+
+
+def score(keys, cl, truth_links, truth_persons) -> dict:
+    """Pairwise P/R/F1 and people counts of clusters ``cl`` (unique_id, cluster_id) against the truth."""
+    from thinkfamily.linkage.evaluate import evaluate_linkage
+
+    links = keys.merge(cl, on="unique_id", how="left")
+    links["person_id"] = links.cluster_id.fillna(links.unique_id)
+    r = evaluate_linkage(truth_links, truth_persons, links[["source", "record_key", "role", "person_id"]])
+    return {**{k: round(v, 4) for k, v in r["pairwise"].items() if isinstance(v, float)},
+            "predicted_people": r["clusters"]["predicted_people"], "true_people": r["clusters"]["true_people"]}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, required=True, help="bench/linkage_peer.py's folder (records/, keys/)")
@@ -30,29 +68,9 @@ def main() -> int:
     p.add_argument("--memory-limit", default="6GB")
     a = p.parse_args()
 
-    import duckdb
     import pandas as pd
-    import pyarrow.parquet as pq
-    from splink import DuckDBAPI, Linker
 
-    from thinkfamily.linkage.config import load_linkage_config
-    from thinkfamily.linkage.engine import train
-    from thinkfamily.linkage.evaluate import evaluate_linkage
-    from thinkfamily.linkage.settings import settings_dict
-
-    cfg = load_linkage_config(ROOT)
-    con = duckdb.connect(":memory:")
-    spill = a.work / "duckdb_tmp"
-    spill.mkdir(parents=True, exist_ok=True)
-    con.execute(f"SET memory_limit = '{a.memory_limit}'")
-    con.execute(f"SET temp_directory = '{spill}'")
-    db = DuckDBAPI(connection=con)
-    records = db.register(pq.read_table(a.work / "records"), table_name="tf_study_records")
-    linker = Linker(records, settings_dict(cfg, "duckdb"), log_level=logging.WARNING)
-    t0 = time.perf_counter()
-    train(linker, cfg, records.physical_name)
-    pred = linker.inference.predict(threshold_match_probability=min(THRESHOLDS), warning_mode="never")
-    print(f"trained and predicted in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    linker, pred = trained_predictions(a.work, a.memory_limit, min(THRESHOLDS))
     keys = pd.read_parquet(a.work / "keys")
     truth_links = pd.read_parquet(a.truth / "record_links.parquet")
     truth_persons = pd.read_parquet(a.truth / "persons.parquet")
@@ -60,11 +78,7 @@ def main() -> int:
     for thr in THRESHOLDS:
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, thr)
         cl = clusters.as_pyarrow_table().select(["unique_id", "cluster_id"]).to_pandas()
-        links = keys.merge(cl, on="unique_id", how="left")
-        links["person_id"] = links.cluster_id.fillna(links.unique_id)
-        r = evaluate_linkage(truth_links, truth_persons, links[["source", "record_key", "role", "person_id"]])
-        rows.append({"threshold": thr, **{k: round(v, 4) for k, v in r["pairwise"].items() if isinstance(v, float)},
-                     "predicted_people": r["clusters"]["predicted_people"], "true_people": r["clusters"]["true_people"]})
+        rows.append({"threshold": thr, **score(keys, cl, truth_links, truth_persons)})
         print(json.dumps(rows[-1]), flush=True)
     (a.work / "threshold_study.json").write_text(json.dumps(rows, indent=2))
     return 0
