@@ -154,3 +154,42 @@ def test_spark_linkage_checkpoints_instead_of_growing_plans(spark, tmp_path):
     finally:
         if previous:
             spark.sparkContext.setCheckpointDir(previous)
+
+
+# Strong clusters A={1,2}, B={3}, C={4}, D={5}, E={6}. Weak pairs: 1-3 0.97 (A-B), 3-4 0.98 (B-C),
+# 2-5 0.96 and 1-5 0.93 (A-D, best 0.96), 6-4 0.90 (E-C). Round 1: B and C are each other's best -> BC;
+# A's best is B but B's is C, D's best is A but A's is B: no more. Round 2: A-BC (0.97) is mutual.
+MB_CLUSTERS = [("1", "A"), ("2", "A"), ("3", "B"), ("4", "C"), ("5", "D"), ("6", "E")]
+MB_PRED = [("1", "3", 0.97), ("3", "4", 0.98), ("2", "5", 0.96), ("1", "5", 0.93), ("6", "4", 0.90), ("1", "2", 0.999)]
+
+
+ROUND_1 = {"1": "A", "2": "A", "3": "B", "4": "B", "5": "D", "6": "E"}
+ROUND_2 = {"1": "A", "2": "A", "3": "A", "4": "A", "5": "D", "6": "E"}
+
+
+@pytest.mark.parametrize("backend, rounds, expected", [("duckdb", 1, ROUND_1), ("duckdb", 2, ROUND_2),
+                                                       ("spark", 2, ROUND_2)])
+def test_mutual_best_merges_only_clusters_that_choose_each_other(spark, tmp_path, backend, rounds, expected):
+    """Weak links join clusters without chaining: one partner per cluster per round, both must agree;
+    the weak edge used is added to the edges (so cannot-link and person_link see it)."""
+    import pandas as pd
+
+    from thinkfamily.linkage.engine import _db_api, _mutual_best
+
+    if backend == "spark" and not spark.sparkContext.getCheckpointDir():
+        spark.sparkContext.setCheckpointDir(str(tmp_path / "ckpt"))
+    db = _db_api(backend, spark)
+
+    def reg(rows, cols, name):
+        frame = pd.DataFrame(rows, columns=cols)
+        return db.register(spark.createDataFrame(frame) if backend == "spark" else frame, table_name=name)
+
+    clusters = reg(MB_CLUSTERS, ["unique_id", "cluster_id"], f"mb_clusters_{rounds}")
+    pred = reg(MB_PRED, ["unique_id_l", "unique_id_r", "match_probability"], f"mb_pred_{rounds}")
+    edges = reg([("1", "2", 0.999, None)], ["unique_id_l", "unique_id_r", "match_probability", "identifier"],
+                f"mb_edges_{rounds}")
+    out, all_edges, merges = _mutual_best(db, clusters, edges, pred, 0.9, rounds)
+    got = dict(out.as_pandas_dataframe()[["unique_id", "cluster_id"]].itertuples(index=False, name=None))
+    assert got == expected and merges == rounds
+    used = {(r.unique_id_l, r.unique_id_r) for r in all_edges.as_pandas_dataframe().itertuples()}
+    assert used == {("1", "2"), ("3", "4")} | ({("1", "3")} if rounds == 2 else set())

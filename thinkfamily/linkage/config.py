@@ -112,10 +112,21 @@ class SharedChildSettings(Strict):
     address_hop: bool = True
 
 
+class MutualBestSettings(Strict):
+    """Weak links without chaining. Connected components below link_threshold chain weak pairs
+    into giant clusters; instead, two clusters (already formed at link_threshold) merge when a pair
+    between them scores at least ``threshold`` and each is the other's best-scoring partner. A
+    cluster takes at most one partner per round (bench/clustering_study.py, docs/linkage.md)."""
+
+    threshold: float | None = Field(None, gt=0, lt=1)   # null = off
+    rounds: int = Field(1, ge=1, le=5)
+
+
 class LinkageConfig(Strict):
     deterministic: DeterministicSettings = Field(default_factory=DeterministicSettings)
     predict_threshold: float = Field(0.5, ge=0, le=1)
     link_threshold: float = Field(0.995, gt=0, le=1)
+    mutual_best: MutualBestSettings = Field(default_factory=MutualBestSettings)
     blocking: BlockingSettings
     comparisons: ComparisonSettings = Field(default_factory=ComparisonSettings)
     training: TrainingSettings
@@ -126,6 +137,9 @@ class LinkageConfig(Strict):
     def _thresholds(self) -> "LinkageConfig":
         if self.predict_threshold > self.link_threshold:
             raise ValueError("predict_threshold must not exceed link_threshold")
+        mb = self.mutual_best.threshold
+        if mb is not None and not self.predict_threshold <= mb < self.link_threshold:
+            raise ValueError("mutual_best.threshold must be at least predict_threshold and below link_threshold")
         return self
 
     def model_fingerprint(self) -> str:

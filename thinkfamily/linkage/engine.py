@@ -230,6 +230,9 @@ def link_records(
         edge_id_column_name_left="unique_id_l", edge_id_column_name_right="unique_id_r",
         threshold_match_probability=None,
     )
+    if cfg.mutual_best.threshold is not None:
+        clusters, all_edges, timings["mutual_best_merges"] = _mutual_best(
+            db_api, clusters, all_edges, predictions, cfg.mutual_best.threshold, cfg.mutual_best.rounds)
     clusters_df = _to_spark(spark, backend, clusters).select("unique_id", "cluster_id")
     edges_df = _to_spark(spark, backend, all_edges)
     if edges_df is None:
@@ -247,6 +250,73 @@ def link_records(
     log.info("linkage (%s): %d pairs scored, timings %s", backend, n_scored,
              {k: round(v, 1) for k, v in timings.items()})
     return LinkOutput(clusters_df, edges_df, model, trained_model is None, blocking, n_scored, timings, charts)
+
+
+# One round of mutual-best merges (MutualBestSettings), in SQL both DuckDB and Spark run: the best
+# weak pair between every two clusters, each cluster's best partner, merges where that is mutual.
+_MUTUAL_BEST_PAIRS = """
+select p.unique_id_l, p.unique_id_r, p.match_probability,
+       least(l.cluster_id, r.cluster_id) as a, greatest(l.cluster_id, r.cluster_id) as b
+from {pred} p join {clusters} l on p.unique_id_l = l.unique_id join {clusters} r on p.unique_id_r = r.unique_id
+where p.match_probability >= {low} and l.cluster_id <> r.cluster_id
+"""
+_MUTUAL_BEST = """
+with weak as (
+    select unique_id_l, unique_id_r, match_probability as p, a, b,
+           row_number() over (partition by a, b order by match_probability desc, unique_id_l, unique_id_r) as rn
+    from {pairs}),
+best_pair as (select unique_id_l, unique_id_r, p, a, b from weak where rn = 1),
+sides as (select a as c, b as partner, p from best_pair union all select b as c, a as partner, p from best_pair),
+ranked as (select c, partner, row_number() over (partition by c order by p desc, partner) as rn from sides),
+best as (select c, partner from ranked where rn = 1),
+mutual as (select x.c as a, x.partner as b from best x join best y on x.partner = y.c and y.partner = x.c
+           where x.c < x.partner)
+select bp.unique_id_l, bp.unique_id_r, bp.p as match_probability, m.a, m.b
+from mutual m join best_pair bp on bp.a = m.a and bp.b = m.b
+"""
+
+
+def _mutual_best(db_api, clusters, all_edges, predictions, low: float, rounds: int):
+    """(clusters, edges + the weak edges that merged clusters, merges made) after ``rounds`` rounds."""
+    merges = 0
+    for i in range(rounds):
+        pairs = db_api.sql_pipeline_to_splink_dataframe(_pipeline(
+            [predictions, clusters], _MUTUAL_BEST_PAIRS.format(pred=predictions.physical_name,
+                                                             clusters=clusters.physical_name, low=low),
+            f"__tf_mutual_best_pairs_{i}"))
+        chosen = db_api.sql_pipeline_to_splink_dataframe(_pipeline(
+            [pairs], _MUTUAL_BEST.format(pairs=pairs.physical_name), f"__tf_mutual_best_{i}"))
+        n = int(db_api.sql_pipeline_to_splink_dataframe(_pipeline(
+            [chosen], f"select count(*) as n from {chosen.physical_name}", f"__tf_mutual_best_n_{i}"))
+            .as_pandas_dataframe()["n"][0])
+        if n == 0:
+            break
+        merges += n
+        clusters = db_api.sql_pipeline_to_splink_dataframe(_pipeline(
+            [clusters, chosen],
+            f"select c.unique_id, coalesce(m.a, c.cluster_id) as cluster_id from {clusters.physical_name} c "
+            f"left join (select distinct a, b from {chosen.physical_name}) m on c.cluster_id = m.b",
+            f"__tf_mutual_best_clusters_{i}"))
+        all_edges = db_api.sql_pipeline_to_splink_dataframe(_pipeline(
+            [all_edges, chosen],
+            f"select unique_id_l, unique_id_r, match_probability, identifier from {all_edges.physical_name} "
+            f"union all select unique_id_l, unique_id_r, match_probability, cast(null as {_string(db_api)}) "
+            f"as identifier from {chosen.physical_name}",
+            f"__tf_linkage_edges_mb_{i}"))
+    log.info("linkage: %d mutual-best merge(s) at >= %s", merges, low)
+    return clusters, all_edges, float(merges)
+
+
+def _string(db_api) -> str:
+    return "string" if db_api.sql_dialect.sql_dialect_str == "spark" else "varchar"
+
+
+def _pipeline(inputs, sql: str, name: str):
+    from splink.internals.pipeline import CTEPipeline
+
+    pipeline = CTEPipeline(inputs)
+    pipeline.enqueue_sql(sql, name)
+    return pipeline
 
 
 def _union_pipeline(prob_edges, det_sdf):
