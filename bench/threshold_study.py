@@ -23,9 +23,10 @@ sys.path.insert(0, str(ROOT))
 THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999)
 
 
-def trained_predictions(work: Path, memory_limit: str, threshold: float):
+def trained_predictions(work: Path, memory_limit: str, threshold: float, linkage: Path | None = None):
     """(linker, predictions >= threshold) for the records bench/linkage_peer.py exported to ``work``,
-    trained with the link stage's recipe on a capped DuckDB that spills under ``work``."""
+    trained with the link stage's recipe (conf/linkage.yaml, or ``linkage``) on a capped DuckDB that
+    spills under ``work``."""
     import duckdb
     import pyarrow.parquet as pq
     from splink import DuckDBAPI, Linker
@@ -34,7 +35,7 @@ def trained_predictions(work: Path, memory_limit: str, threshold: float):
     from thinkfamily.linkage.engine import train
     from thinkfamily.linkage.settings import settings_dict
 
-    cfg = load_linkage_config(ROOT)
+    cfg = load_linkage_config(ROOT, linkage)
     con = duckdb.connect(":memory:")
     spill = work / "duckdb_tmp"
     spill.mkdir(parents=True, exist_ok=True)
@@ -48,6 +49,17 @@ def trained_predictions(work: Path, memory_limit: str, threshold: float):
     pred = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
     print(f"trained and predicted in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return linker, pred
+
+
+def model_summary(linker) -> dict:
+    """lambda and each comparison level's m and u (what EM learnt; no records involved)."""
+    model = linker.misc.save_model_to_json()
+    out = {"lambda": model["probability_two_random_records_match"]}
+    for c in model["comparisons"]:
+        out[c["output_column_name"]] = [
+            {"level": lv.get("label_for_charts"), "m": lv.get("m_probability"), "u": lv.get("u_probability")}
+            for lv in c["comparison_levels"] if not lv.get("is_null_level")]
+    return out
 
 
 def score(keys, cl, truth_links, truth_persons) -> dict:
@@ -66,21 +78,26 @@ def main() -> int:
     p.add_argument("--work", type=Path, required=True, help="bench/linkage_peer.py's folder (records/, keys/)")
     p.add_argument("--truth", type=Path, required=True)
     p.add_argument("--memory-limit", default="6GB")
+    p.add_argument("--linkage", type=Path, default=None, help="a linkage yaml to study [conf/linkage.yaml]")
+    p.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS), help="link thresholds to cluster at")
+    p.add_argument("--out", type=Path, default=None, help="results file [<work>/threshold_study.json]")
     a = p.parse_args()
 
     import pandas as pd
 
-    linker, pred = trained_predictions(a.work, a.memory_limit, min(THRESHOLDS))
+    linker, pred = trained_predictions(a.work, a.memory_limit, min(a.thresholds), a.linkage)
     keys = pd.read_parquet(a.work / "keys")
     truth_links = pd.read_parquet(a.truth / "record_links.parquet")
     truth_persons = pd.read_parquet(a.truth / "persons.parquet")
+    params = model_summary(linker)
+    print(json.dumps(params), file=sys.stderr, flush=True)
     rows = []
-    for thr in THRESHOLDS:
+    for thr in a.thresholds:
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, thr)
         cl = clusters.as_pyarrow_table().select(["unique_id", "cluster_id"]).to_pandas()
         rows.append({"threshold": thr, **score(keys, cl, truth_links, truth_persons)})
         print(json.dumps(rows[-1]), flush=True)
-    (a.work / "threshold_study.json").write_text(json.dumps(rows, indent=2))
+    (a.out or a.work / "threshold_study.json").write_text(json.dumps({"thresholds": rows, "model": params}, indent=2))
     return 0
 
 

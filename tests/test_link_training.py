@@ -1,4 +1,5 @@
-"""EM on a huge block trains on a repeatable record sample; DuckDB is capped (the Bristol-scale OOM)."""
+"""EM on a huge block trains on a repeatable record sample; DuckDB is capped (the Bristol-scale OOM);
+a name swap counts once."""
 from __future__ import annotations
 
 import logging
@@ -85,3 +86,20 @@ def test_duckdb_is_capped_and_spills_where_told(tmp_path):
     assert LinkageSettings().duckdb_memory_limit == "6GB"
     with pytest.raises(ValueError):
         LinkageSettings(duckdb_memory_limit="lots")
+def test_a_name_swap_is_weighed_once_in_first_name_and_neutral_in_last_name(project_root):
+    """Bug at 1x: the swap level sat in both name comparisons, so a swap alone scored ~31 bits and
+    linked strangers called "Thomas James" and "James Thomas" with nothing else in common."""
+    from splink import DuckDBAPI, Linker
+
+    cfg = load_linkage_config(project_root)
+    cols = {c: [None, None] for c in LINKAGE_COLUMNS}
+    cols.update(unique_id=["a", "b"], source=["s", "t"], first_name_folded=["thomas", "james"],
+                first_name_canonical=["thomas", "james"], last_name_folded=["james", "thomas"], em_bucket=[1, 2])
+    t = pa.table({c: pa.array(v, type=pa.int32() if c == "em_bucket" else pa.string()) for c, v in cols.items()})
+    sdf = DuckDBAPI(connection=duckdb.connect(":memory:")).register(t, table_name="tf_swap")
+    linker = Linker(sdf, settings_dict(cfg, "duckdb"), log_level=logging.WARNING)
+    pair = linker.inference.predict(warning_mode="never").as_pandas_dataframe()
+    assert len(pair) == 1                                  # the name_swap blocking rule pairs them
+    levels = {c: pair[c][0] for c in pair.columns if c.startswith("gamma_")}
+    assert levels["gamma_first_name"] > 0                  # the swap level: evidence, once
+    assert levels["gamma_last_name"] == -1                 # null-like: Bayes factor 1

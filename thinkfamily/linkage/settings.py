@@ -20,7 +20,11 @@ def _name_comparison(col: str, label: str, cfg: NameComparisonSettings, nickname
     levels = [cll.NullLevel(col), exact]
     if nickname_col:
         levels.append(cll.ExactMatchLevel(nickname_col).configure(label_for_charts="Same canonical name (nickname)"))
-    levels.append(cll.CustomLevel(NAME_SWAP, label_for_charts="First and last names swapped"))
+    swap = cll.CustomLevel(NAME_SWAP, label_for_charts="First and last names swapped")
+    # A swap is one piece of evidence: weighed in the first-name comparison, neutral (a null-like level,
+    # Bayes factor 1) in the surname one. Counted in both, a swap alone scored ~31 bits and linked
+    # strangers called e.g. "Thomas James" and "James Thomas" (docs/linkage.md §2).
+    levels.append(swap if nickname_col else swap.configure(is_null_level=True))
     levels += [cll.JaroWinklerLevel(col, t) for t in sorted(cfg.jaro_winkler, reverse=True)]
     levels.append(cll.ElseLevel())
     return CustomComparison(comparison_levels=levels, output_column_name=label, comparison_description=label)
