@@ -86,6 +86,8 @@ def test_duckdb_is_capped_and_spills_where_told(tmp_path):
     assert LinkageSettings().duckdb_memory_limit == "6GB"
     with pytest.raises(ValueError):
         LinkageSettings(duckdb_memory_limit="lots")
+
+
 def test_a_name_swap_is_weighed_once_in_first_name_and_neutral_in_last_name(project_root):
     """Bug at 1x: the swap level sat in both name comparisons, so a swap alone scored ~31 bits and
     linked strangers called "Thomas James" and "James Thomas" with nothing else in common."""

@@ -13,7 +13,8 @@ from thinkfamily.linkage.config import LinkageConfig, NameComparisonSettings
 NAME_SWAP = "first_name_folded_l = last_name_folded_r AND last_name_folded_l = first_name_folded_r"
 
 
-def _name_comparison(col: str, label: str, cfg: NameComparisonSettings, nickname_col: str | None) -> CustomComparison:
+def _name_comparison(col: str, label: str, cfg: NameComparisonSettings, nickname_col: str | None,
+                     weigh_swap: bool) -> CustomComparison:
     exact = cll.ExactMatchLevel(col)
     if cfg.term_frequency:
         exact = exact.configure(tf_adjustment_column=col)
@@ -24,7 +25,7 @@ def _name_comparison(col: str, label: str, cfg: NameComparisonSettings, nickname
     # A swap is one piece of evidence: weighed in the first-name comparison, neutral (a null-like level,
     # Bayes factor 1) in the surname one. Counted in both, a swap alone scored ~31 bits and linked
     # strangers called e.g. "Thomas James" and "James Thomas" (docs/linkage.md §2).
-    levels.append(swap if nickname_col else swap.configure(is_null_level=True))
+    levels.append(swap if weigh_swap else swap.configure(is_null_level=True))
     levels += [cll.JaroWinklerLevel(col, t) for t in sorted(cfg.jaro_winkler, reverse=True)]
     levels.append(cll.ElseLevel())
     return CustomComparison(comparison_levels=levels, output_column_name=label, comparison_description=label)
@@ -101,9 +102,9 @@ def comparisons(cfg: LinkageConfig) -> list[CustomComparison]:
     c = cfg.comparisons
     out = []
     if c.first_name.enabled:
-        out.append(_name_comparison("first_name_folded", "first_name", c.first_name, "first_name_canonical"))
+        out.append(_name_comparison("first_name_folded", "first_name", c.first_name, "first_name_canonical", True))
     if c.last_name.enabled:
-        out.append(_name_comparison("last_name_folded", "last_name", c.last_name, None))
+        out.append(_name_comparison("last_name_folded", "last_name", c.last_name, None, False))
     if c.dob.enabled:
         out.append(_dob_comparison())
     if c.sex.enabled:
