@@ -11,7 +11,11 @@ positives can only be 0, 0.5 or 1); such groups are listed in `tpr_excluded_grou
 group enters `selection_rate_ratio` only if, selected at the overall rate, it would have at least
 `min_expected_selected` people in the top k: with k = 50 from 8,000 children, a district of 300
 expects 1.9 selections, so its rate is 0 by chance and the ratio would always be 0; such groups are
-listed in `selection_excluded_groups`. A gap that cannot be computed
+listed in `selection_excluded_groups`. The same holds for FPR: a group's FPR enters `fpr_gap` only if
+its non-members, selected at the overall rate, would give at least `min_expected_selected` people in
+the top k (a district of 25 expects about one selection at a 5% cut, so its FPR is 0 or 0.04 by
+chance, and max - min over thirty such districts measures noise); such groups are listed in
+`fpr_excluded_groups`. A gap that cannot be computed
 (fewer than two usable groups) is NaN, which the promotion gates treat as a failure.
 Protected attributes are used here only; they are never model features (see ml.modelconf).
 """
@@ -86,17 +90,19 @@ def attribute_summary(
     few_pos = big["n_pos"] < min_group_positives
     overall = table["selected"].sum() / table["n"].sum() if table["n"].sum() else 0.0
     few_sel = big["n"] * overall < min_expected_selected
+    few_neg = (big["n"] - big["n_pos"]) * overall < min_expected_selected
     rates = big.loc[~few_sel, "selection_rate"]
     ratio = math.nan
     if rates.shape[0] >= 2 and rates.max() > 0:
         ratio = float(rates.min() / rates.max())
     return {
         "tpr_gap": _gap(big.loc[~few_pos, "tpr"]),
-        "fpr_gap": _gap(big["fpr"]),
+        "fpr_gap": _gap(big.loc[~few_neg, "fpr"]),
         "selection_rate_ratio": ratio,
         "excluded_groups": table.loc[table["n"] < min_group_size, "group"].tolist(),
         "tpr_excluded_groups": big.loc[few_pos, "group"].tolist(),
         "selection_excluded_groups": big.loc[few_sel, "group"].tolist(),
+        "fpr_excluded_groups": big.loc[few_neg, "group"].tolist(),
         "min_group_size": min_group_size,
         "min_group_positives": min_group_positives,
         "min_expected_selected": min_expected_selected,

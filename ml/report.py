@@ -288,6 +288,9 @@ def _fairness_section(ev: ModelEvaluation) -> str:
         if s.get("selection_excluded_groups"):
             out.append(f"Selection rate not compared (fewer than {s['min_expected_selected']:g} expected in the top k): "
                        f"{', '.join(map(str, s['selection_excluded_groups']))}.")
+        if s.get("fpr_excluded_groups"):
+            out.append(f"FPR not compared (fewer than {s['min_expected_selected']:g} non-members expected in the top k): "
+                       f"{', '.join(map(str, s['fpr_excluded_groups']))}.")
     return "\n".join(out)
 
 

@@ -10,6 +10,17 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("THINKFAMILY_HOME", str(ROOT))
 
 
+# Tests run thousands of distinct queries on a few rows each. A JFR profile of tests/test_silver.py
+# showed a third of the driver JVM's CPU in code generation (Janino compiles, code formatting) and
+# ICU case mapping in lower()/upper(); interpreted evaluation gives the same results (Spark's own
+# tests run both modes) and took that file from 167 s to 135 s. Production keeps codegen.
+TEST_SPARK_CONF = {
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.sql.icu.caseMappings.enabled": "false",
+}
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT
@@ -23,7 +34,8 @@ def env(tmp_path_factory):
     base = load_env("local", root=ROOT)
     lake = tmp_path_factory.mktemp("lake")
     # tiny frames need little heap; a smaller driver leaves room for the CLI/spark-submit tests' JVMs
-    base = base.model_copy(update={"spark": base.spark.model_copy(update={"driver_memory": "3g"})})
+    spark_cfg = base.spark.model_copy(update={"driver_memory": "3g", "conf": {**base.spark.conf, **TEST_SPARK_CONF}})
+    base = base.model_copy(update={"spark": spark_cfg})
     return base.with_paths(lake=str(lake), jars=base.jars_dir, raw=str(lake / "raw"), truth=str(lake / "truth"))
 
 

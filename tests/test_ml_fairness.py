@@ -65,7 +65,8 @@ def test_small_groups_are_excluded_and_gaps_become_nan():
 
 
 def test_groups_with_few_cohort_members_are_left_out_of_the_tpr_gap():
-    summary = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["area"]], K, min_group_size=2, min_group_positives=3)
+    summary = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["area"]], K, min_group_size=2, min_group_positives=3,
+                               min_expected_selected=0)
     area = summary["area"]
     assert area["tpr_excluded_groups"] == ["A", "B"]  # two cohort members each
     assert math.isnan(area["tpr_gap"])
@@ -104,3 +105,14 @@ def test_groups_too_small_to_expect_selections_are_left_out_of_the_selection_rat
     both = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["area"]], K, min_group_size=2,
                             min_group_positives=1, min_expected_selected=1.5)["area"]
     assert both["selection_excluded_groups"] == [] and both["selection_rate_ratio"] == 0.0
+
+
+def test_groups_too_small_to_expect_false_positives_are_left_out_of_the_fpr_gap():
+    # overall rate 4 of 10; non-members: area A 2 (expects 0.8 selected), B 3 (expects 1.2)
+    area = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["area"]], K, min_group_size=2,
+                            min_group_positives=1, min_expected_selected=1.0)["area"]
+    assert area["fpr_excluded_groups"] == ["A"]
+    assert math.isnan(area["fpr_gap"])  # A's FPR of 1.0 is two people: not compared, and the gate fails closed
+    both = fairness_summary(FRAME["label"], FRAME["score"], FRAME[["area"]], K, min_group_size=2,
+                            min_group_positives=1, min_expected_selected=0.5)["area"]
+    assert both["fpr_excluded_groups"] == [] and both["fpr_gap"] == 1.0
