@@ -27,16 +27,18 @@ def people(spark):
     )
 
 
-def test_passing_suite(people, tmp_path):
+def test_passing_suite(people, tmp_path, caplog):
     suite = SuiteSpec(name="ok", expectations=[
         exp("expect_table_row_count_to_be_between", min_value=1, max_value=10),
         exp("expect_column_values_to_not_be_null", column="record_key"),
         exp("expect_column_values_to_be_between", column="score", min_value=0, max_value=10),
     ])
-    result = run_suite(people, suite, pii_columns=["full_name"], table="silver/people", docs_dir=str(tmp_path))
+    with caplog.at_level(logging.INFO, logger="thinkfamily.dq"):
+        result = run_suite(people, suite, pii_columns=["full_name"], table="silver/people", docs_dir=str(tmp_path))
+        enforce(result)  # no exception
     assert result.success and result.evaluated == 3 and result.failed == []
     assert result.summary_line().startswith("dq silver/people suite=ok: passed 3/3 expectations")
-    enforce(result)  # no exception
+    assert caplog.text.count("suite=ok: passed 3/3") == 1  # bug: run_suite and enforce both logged it
     assert not people.is_cached  # we cached for the run and let go afterwards
 
 
@@ -45,15 +47,16 @@ def test_failing_warn_suite_is_recorded_and_continues(people, caplog):
         exp("expect_column_values_to_be_in_set", column="sex", value_set=["F", "M", "U"]),
         exp("expect_column_values_to_not_be_null", column="record_key"),
     ])
-    result = run_suite(people, suite, pii_columns=[], table="bronze/people", docs_dir=None)
+    with caplog.at_level(logging.INFO, logger="thinkfamily.dq"):
+        result = run_suite(people, suite, pii_columns=[], table="bronze/people", docs_dir=None)
+        enforce(result)
+    assert caplog.text.count("FAILED 1/2 expectations (0 error, 1 warn)") == 1
+    assert [r.levelname for r in caplog.records if "suite=codes" in r.message] == ["WARNING"]
     assert not result.success and result.evaluated == 2
     [bad] = result.failed
     assert (bad.type, bad.column, bad.severity) == ("expect_column_values_to_be_in_set", "sex", "warn")
     assert bad.unexpected_count == 2 and bad.unexpected_percent == pytest.approx(50.0)
     assert sorted(bad.samples) == ["Q", "X"]  # non-personal column: samples help the reader
-    with caplog.at_level(logging.WARNING, logger="thinkfamily.dq"):
-        enforce(result)
-    assert "FAILED 1/2 expectations (0 error, 1 warn)" in caplog.text
 
 
 def test_failing_error_suite_raises_readable_message(people):

@@ -225,3 +225,21 @@ def test_pipeline_stage_reports_a_model_without_cohort_instead_of_failing(monkey
     assert out["empty"] == "not trained: no usable cohort in the data"
     assert out["ok"].startswith("v1 NOT FIT")
     assert any("NOT TRAINED" in ln for ln in lines)
+
+
+def test_missing_snapshots_are_computed_in_one_gold_run_ending_on_the_latest(spark, env, tmp_path, monkeypatch):
+    """Each missing date used to get its own gold run (~30 s of fixed cost each on the small city)."""
+    import jobs.gold
+    from thinkfamily import lake
+    from ml.train import ensure_snapshots
+
+    own = env.with_paths(lake=str(tmp_path / "lake"))
+    lake.overwrite(spark.createDataFrame([_pi_row("P1", D(2025, 3, 31), 14, False, 0)], PI_SCHEMA),
+                   own.table("gold", "person_indicators"))
+    calls = []
+    monkeypatch.setattr(jobs.gold, "run", lambda spark_, env_, **kw: calls.append(kw))
+    ensure_snapshots(spark, own, [D(2024, 9, 30), D(2024, 3, 31), D(2025, 3, 31)], echo=lambda _: None)
+    assert calls == [{"snapshots": [D(2024, 3, 31), D(2024, 9, 30), D(2025, 3, 31)]}]
+    calls.clear()
+    ensure_snapshots(spark, own, [D(2025, 3, 31)], echo=lambda _: None)
+    assert calls == []

@@ -24,8 +24,7 @@ def demo(ctx: click.Context, scale: str, seed: int, regenerate: bool) -> None:
     raw, truth = Path(env.raw), Path(env.truth)
     manifest = truth / "manifest.json"
     wanted = {"families": SCALES[scale], "seed": seed}
-    have = json.loads(manifest.read_text()) if manifest.exists() else {}
-    if regenerate or {k: have.get(k) for k in wanted} != wanted:
+    if regenerate or generated_with(manifest) != wanted:
         click.echo(f"[generate] synthetic city: scale={scale} ({SCALES[scale]} families), seed={seed}")
         t0 = time.time()
         summary = generate_city(families=SCALES[scale], seed=seed, out=raw, truth=truth, progress=scale != "tiny")
@@ -47,6 +46,15 @@ def demo(ctx: click.Context, scale: str, seed: int, regenerate: bool) -> None:
     click.echo(f"linkage report: {env.lake}/_reports/linkage/   model cards: `make mlflow-ui` -> http://127.0.0.1:5000")
     click.echo(f"measure against the truth: thinkfamily evaluate linkage --truth {env.truth}; "
                f"thinkfamily evaluate indicators --truth {env.truth}")
+
+
+def generated_with(manifest: Path) -> dict:
+    """The scale and seed of the city already on disk (the generator's config in truth/manifest.json).
+    Bug fixed: the seed was looked up at the manifest's top level, so every demo regenerated."""
+    if not manifest.exists():
+        return {}
+    config = json.loads(manifest.read_text()).get("config", {})
+    return {"families": config.get("families"), "seed": config.get("seed")}
 
 
 def stage_report(stage: str, summary: dict) -> list[str]:

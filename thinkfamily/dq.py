@@ -240,10 +240,8 @@ class DQResult:
 
 
 def enforce(result: DQResult) -> None:
-    """Stop the job when an `error` expectation failed; `warn` failures are logged and pass."""
-    if result.success:
-        log.info(result.summary_line())
-        return
+    """Stop the job when an `error` expectation failed; `warn` failures pass (run_suite has
+    already logged the summary line, at WARNING when anything failed)."""
     if result.blocking:
         failed = "; ".join(o.describe() for o in result.blocking)
         raise DataQualityError(
@@ -251,7 +249,6 @@ def enforce(result: DQResult) -> None:
             f"blocking expectation(s): {failed}",
             hint="see the data-quality report under <lake>/_dq/docs/index.html",
         )
-    log.warning(result.summary_line())
 
 
 # --------------------------------------------------------------------------- running
@@ -415,7 +412,7 @@ def run_suite(
     if docs_dir:
         with _GX_LOCK:  # the docs index is shared by every suite
             write_docs(result, docs_dir)
-    log.info(result.summary_line())
+    log.log(logging.INFO if result.success else logging.WARNING, result.summary_line())
     return result
 
 
