@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
@@ -122,6 +123,25 @@ def test_index_lists_every_run(people, tmp_path):
     index = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "bronze/a" in index and "bronze/b" in index
     assert len(list((tmp_path / "runs").glob("*.html"))) == 2
+
+
+def test_index_is_appended_not_rebuilt_from_every_stored_run(people, tmp_path, monkeypatch):
+    """Bug: each suite re-read every run JSON ever written to rebuild index.html (grows nightly)."""
+    suite = SuiteSpec(name="rows", expectations=[exp("expect_table_row_count_to_be_between", min_value=1)])
+    run_suite(people, suite, pii_columns=[], table="bronze/old", docs_dir=str(tmp_path))
+    (tmp_path / "runs" / dq.DOCS_INDEX).unlink()          # docs written before the index existed
+    run_suite(people, suite, pii_columns=[], table="bronze/a", docs_dir=str(tmp_path))
+    lines = (tmp_path / "runs" / dq.DOCS_INDEX).read_text().splitlines()
+    assert [json.loads(x)["table"] for x in lines] == ["bronze/old", "bronze/a"]  # the old run indexed once
+
+    for stored in (tmp_path / "runs").glob("*.json"):
+        stored.write_text("not json")                     # never read again
+    monkeypatch.setattr(dq, "INDEX_ROWS", 2)
+    run_suite(people, suite, pii_columns=[], table="bronze/b", docs_dir=str(tmp_path))
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "bronze/b" in index and "bronze/a" in index and "bronze/old" not in index
+    assert "1 older run(s) are not listed here" in index
+    assert index.index("bronze/b") < index.index("bronze/a")  # newest first
 
 
 def test_unknown_expectation_type_names_file_and_index(tmp_path):

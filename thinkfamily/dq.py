@@ -511,41 +511,72 @@ def render_run(result: DQResult) -> str:
     return _page(f"{result.table} {result.suite}", body)
 
 
+DOCS_INDEX = "index.jsonl"   # one line per run, appended: the index never re-reads every run's JSON
+INDEX_ROWS = 2000            # runs shown on index.html, newest first; older ones stay under runs/
+
+
 def write_docs(result: DQResult, docs_dir: str) -> Path:
-    """Write the run page plus a JSON copy, then rebuild index.html from all stored runs."""
+    """Write the run page plus a JSON copy, append the run to the index and re-render index.html."""
     root = Path(docs_dir)
     runs = root / DOCS_RUNS
     runs.mkdir(parents=True, exist_ok=True)
     name = _run_file(result)
+    data = result.to_json_dict()
     (runs / f"{name}.html").write_text(render_run(result), encoding="utf-8")
-    (runs / f"{name}.json").write_text(json.dumps(result.to_json_dict(), default=str), encoding="utf-8")
+    (runs / f"{name}.json").write_text(json.dumps(data, default=str), encoding="utf-8")
+    _index_entries(root, name, data)
     _write_index(root)
     return runs / f"{name}.html"
+
+
+def _index_line(stem: str, d: dict) -> str:
+    outcomes = d.get("outcomes", [])
+    failed = [o for o in outcomes if not o.get("success")]
+    return json.dumps({"checked_at": str(d.get("checked_at", "")), "stem": stem, "table": str(d.get("table")),
+                       "suite": str(d.get("suite")), "evaluated": len(outcomes), "failed": len(failed),
+                       "blocking": any(o.get("severity") == "error" for o in failed)}) + "\n"
+
+
+def _index_entries(root: Path, stem: str, data: dict) -> None:
+    """Append one run to runs/index.jsonl. Rebuilding index.html used to read every stored run's
+    JSON for every suite, which grows without bound on a lake validated nightly. Docs written
+    before the index existed are indexed once, the first time."""
+    index = root / DOCS_RUNS / DOCS_INDEX
+    if not index.exists():
+        lines = []
+        for path in sorted((root / DOCS_RUNS).glob("*.json")):
+            if path.stem == stem:
+                continue
+            try:
+                lines.append(_index_line(path.stem, json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError):
+                continue
+        index.write_text("".join(lines), encoding="utf-8")
+    with index.open("a", encoding="utf-8") as f:
+        f.write(_index_line(stem, data))
 
 
 def _write_index(root: Path) -> None:
     e = html.escape
     entries = []
-    for path in (root / DOCS_RUNS).glob("*.json"):
+    for line in (root / DOCS_RUNS / DOCS_INDEX).read_text(encoding="utf-8").splitlines():
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            entries.append(json.loads(line))
+        except ValueError:  # a line cut short by a killed writer
             continue
-        entries.append((data.get("checked_at", ""), path.stem, data))
-    entries.sort(reverse=True)
+    entries.sort(key=lambda d: (d.get("checked_at", ""), d.get("stem", "")), reverse=True)
     rows = []
-    for checked_at, stem, d in entries:
-        outcomes = d.get("outcomes", [])
-        failed = [o for o in outcomes if not o.get("success")]
-        blocking = any(o.get("severity") == "error" for o in failed)
+    for d in entries[:INDEX_ROWS]:
         rows.append(
-            f"<tr><td>{e(checked_at)}</td><td>{e(str(d.get('table')))}</td>"
-            f"<td><a href='{DOCS_RUNS}/{e(stem)}.html'>{e(str(d.get('suite')))}</a></td>"
-            f"<td>{_status(not failed, 'error' if blocking else 'warn')}</td>"
-            f"<td>{len(outcomes) - len(failed)}/{len(outcomes)}</td></tr>"
+            f"<tr><td>{e(d['checked_at'])}</td><td>{e(d['table'])}</td>"
+            f"<td><a href='{DOCS_RUNS}/{e(d['stem'])}.html'>{e(d['suite'])}</a></td>"
+            f"<td>{_status(not d['failed'], 'error' if d['blocking'] else 'warn')}</td>"
+            f"<td>{d['evaluated'] - d['failed']}/{d['evaluated']}</td></tr>"
         )
+    older = (f"<p>{len(entries) - INDEX_ROWS} older run(s) are not listed here; their pages are under "
+             f"<code>{DOCS_RUNS}/</code>.</p>") if len(entries) > INDEX_ROWS else ""
     body = ("<h1>thinkfamily data quality</h1>"
             "<p>Values of personal-data columns are never shown.</p>"
             "<table><tr><th>checked at (UTC)</th><th>table</th><th>suite</th><th>status</th><th>passed</th></tr>"
-            + "".join(rows) + "</table>")
+            + "".join(rows) + "</table>" + older)
     (root / "index.html").write_text(_page("thinkfamily data quality", body), encoding="utf-8")
