@@ -123,7 +123,7 @@ def measured(cmd: list[str], env: dict[str, str], log_path: Path) -> dict:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    with open(log_path, "w") as log:
+    with open(log_path, "w", buffering=1) as log:  # line-buffered: the log can be followed live
         for line in proc.stdout:
             log.write(line)
             m = MARK.match(line)

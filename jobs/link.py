@@ -118,7 +118,7 @@ def with_shared_child_links(spark: SparkSession, out, records: DataFrame, relati
                                cfg.shared_child.address_hop).localCheckpoint()
     clusters = merge_clusters(spark, out.clusters, edges).localCheckpoint()
     all_edges = out.edges.unionByName(edges.select("unique_id_l", "unique_id_r", F.lit(1.0).alias("match_probability"),
-                                                   "identifier"), allowMissingColumns=True).localCheckpoint()
+                                                   "identifier"), allowMissingColumns=True)  # both sides are checkpointed: no copy of the millions of model edges
     timings = {**out.timings, "shared_child_s": time.perf_counter() - t0}
     return dataclasses.replace(out, clusters=clusters, edges=all_edges, timings=timings)
 

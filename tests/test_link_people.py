@@ -36,3 +36,33 @@ def test_most_frequent_value_wins_then_the_latest_then_the_smallest_and_invalid_
                                             "person_id string, sex string, birth_year int, dob date, "
                                             "n_records long, n_sources long")
     assert_df_equality(person, expected_person, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_person_link_names_the_strongest_evidence_for_each_record(spark):
+    records = spark.createDataFrame([(f"r{i}", "src", f"k{i}", "subject") for i in range(1, 7)],
+                                    "record_id string, source string, record_key string, role string")
+    assignment = spark.createDataFrame([("r1", "P1"), ("r2", "P1"), ("r3", "P1"), ("r4", "P2"), ("r5", "P2"),
+                                        ("r6", "P3")], "node string, id string")
+    edges = spark.createDataFrame([
+        ("r1", "r2", 1.0, "shared_child"),   # r1: shared child, then an NHS number -> the NHS number
+        ("r1", "r3", 1.0, "nhs_number"),
+        ("r2", "r3", 0.97, None),            # r2: shared child beats its model link
+        ("r4", "r5", 0.999, None),           # P2: model link only
+    ], "unique_id_l string, unique_id_r string, match_probability double, identifier string")
+    at = dt.datetime(2026, 1, 1)
+    got = people.person_link(records, assignment, edges, at).select("record_id", "person_id", "match_probability",
+                                                                   "link_method")
+    expected = spark.createDataFrame([
+        ("r1", "P1", 1.0, "deterministic_nhs_number"), ("r2", "P1", 1.0, "deterministic_shared_child"),
+        ("r3", "P1", 1.0, "deterministic_nhs_number"), ("r4", "P2", 0.999, "probabilistic"),
+        ("r5", "P2", 0.999, "probabilistic"), ("r6", "P3", None, "singleton"),
+    ], "record_id string, person_id string, match_probability double, link_method string")
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_every_deterministic_identifier_has_a_rank():
+    from typing import get_args
+
+    from thinkfamily.linkage.config import Identifier
+
+    assert set(get_args(Identifier)) <= set(people.IDENTIFIER_ORDER)
