@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     d = test["drawn_label"]
     ex = exact & d.notna().to_numpy()
-    dl = d.fillna(False).astype(bool).to_numpy()
+    dl = d.eq(True).to_numpy()
     out["labels_on_exact_rows"] = {
         "ours_1_drawn_1": int((ex & (y == 1) & dl).sum()), "ours_1_drawn_0": int((ex & (y == 1) & ~dl).sum()),
         "ours_0_drawn_1": int((ex & (y == 0) & dl).sum()), "ours_0_drawn_0": int((ex & (y == 0) & ~dl).sum()),

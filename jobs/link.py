@@ -172,7 +172,8 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
     known = _known_ids(spark, env, "person_id_history", prev)
     clusters = out.clusters.select(F.col("unique_id").alias("node"), "cluster_id")
     assignment, changes = assign_stable_ids(clusters, prev, known, "P", str(prev_version))
-    assignment = assignment.localCheckpoint()
+    # both are read twice (tables, then the run summary): computed once
+    assignment, changes = assignment.localCheckpoint(), changes.localCheckpoint()
     links = people.person_link(records, assignment, out.edges, run_at).localCheckpoint()
     linked = people.with_person_id(records, links)
     person = people.person(linked).localCheckpoint()

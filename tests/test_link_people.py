@@ -38,7 +38,8 @@ def test_most_frequent_value_wins_then_the_latest_then_the_smallest_and_invalid_
     assert_df_equality(person, expected_person, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_person_link_names_the_strongest_evidence_for_each_record(spark):
+def test_person_link_names_the_strongest_evidence_for_each_record(both_modes):
+    spark = both_modes
     records = spark.createDataFrame([(f"r{i}", "src", f"k{i}", "subject") for i in range(1, 7)],
                                     "record_id string, source string, record_key string, role string")
     assignment = spark.createDataFrame([("r1", "P1"), ("r2", "P1"), ("r3", "P1"), ("r4", "P2"), ("r5", "P2"),

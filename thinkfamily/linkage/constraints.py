@@ -69,9 +69,11 @@ def split_conflicts(spark: SparkSession, records: DataFrame, clusters: DataFrame
     members = (in_bad.join(records.select(F.col("record_id").alias("unique_id"),
                                           *[F.when(F.col(f"{i}_valid"), F.col(i)).alias(i) for i in ids]), "unique_id")
                .select(F.col("unique_id").alias("record_id"), *ids).collect())
-    ends = in_bad.select("unique_id")
-    local = (edges.join(ends.withColumnRenamed("unique_id", "unique_id_l"), "unique_id_l")
-             .join(ends.withColumnRenamed("unique_id", "unique_id_r"), "unique_id_r")
+    # the few records of the bad clusters, broadcast: a shuffle join against every model edge (16M
+    # at Bristol scale) took 22 s there
+    ends = spark.createDataFrame([(m["record_id"],) for m in members], "unique_id string")
+    local = (edges.join(F.broadcast(ends.withColumnRenamed("unique_id", "unique_id_l")), "unique_id_l")
+             .join(F.broadcast(ends.withColumnRenamed("unique_id", "unique_id_r")), "unique_id_r")
              .select("unique_id_l", "unique_id_r", "match_probability", "identifier").collect())
     assignment = rebuild([m.asDict() for m in members], [e.asDict() for e in local])
     new = spark.createDataFrame(sorted(assignment.items()), "unique_id string, rebuilt string")

@@ -16,15 +16,18 @@ def person_link(records: DataFrame, assignment: DataFrame, edges: DataFrame, lin
         edges.select(F.col("unique_id_r").alias("record_id"), "match_probability", "identifier")
     )
     # the strongest deterministic evidence as a number, named again after the aggregation: a min
-    # over (rank, name) structs took twice as long on the 32M edge ends of a Bristol-scale run
-    order = [*IDENTIFIER_ORDER, "other"]
+    # over (rank, name) structs took twice as long on the 32M edge ends of a Bristol-scale run.
+    # Named by CASE, not element_at(array, rank): Spark 4.2's generated code returns the array's
+    # last element for a null index (tests/conftest.py, `both_modes`)
     rank = F.coalesce(*[F.when(F.col("identifier") == i, F.lit(n)) for n, i in enumerate(IDENTIFIER_ORDER)],
                       F.lit(len(IDENTIFIER_ORDER)))
+    det_rank = F.col("det_rank")
     evidence = ends.groupBy("record_id").agg(
         F.max("match_probability").alias("match_probability"),
         F.min(F.when(F.col("identifier").isNotNull(), rank)).alias("det_rank"),
     ).select("record_id", "match_probability",
-             F.element_at(F.array(*map(F.lit, order)), F.col("det_rank") + 1).alias("det"))
+             F.coalesce(*[F.when(det_rank == n, F.lit(i)) for n, i in enumerate(IDENTIFIER_ORDER)],
+                        F.when(det_rank.isNotNull(), F.lit("other"))).alias("det"))
     sizes = assignment.groupBy("id").agg(F.count("*").alias("n"))
     linked = (
         records.select("record_id", "source", "record_key", "role")
