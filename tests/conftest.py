@@ -17,7 +17,7 @@ os.environ.setdefault("THINKFAMILY_HOME", str(ROOT))
 # Not always the same: Spark 4.2's generated code returns the LAST element for
 # element_at(array of literals, null) where the interpreter returns null (it turned every
 # model-linked record into "deterministic_other" at Bristol scale). Tests of expressions near such
-# edges also run under the `codegen` fixture below.
+# edges also run under the `both_modes` fixture below.
 TEST_SPARK_CONF = {
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.codegen.factoryMode": "NO_CODEGEN",
