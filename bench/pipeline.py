@@ -202,9 +202,16 @@ class FileCounter:
 
 
 # --------------------------------------------------------------------------- set-up
+MEMORY: dict[str, str] = {}  # --driver-memory / --duckdb-memory overrides of conf/local.yaml
+
+
 def bench_env(work: Path, dq: bool) -> Path:
-    """conf/local.yaml with every path under ``work`` (MLflow store included)."""
+    """conf/local.yaml with every path under ``work`` (MLflow store included) and any memory overrides."""
     conf = yaml.safe_load((ROOT / "conf" / "local.yaml").read_text())
+    if "driver" in MEMORY:
+        conf["spark"]["driver_memory"] = MEMORY["driver"]
+    if "duckdb" in MEMORY:
+        conf["linkage"]["duckdb_memory_limit"] = MEMORY["duckdb"]
     conf["name"] = f"bench-{work.name}"
     conf["paths"].update({"lake": str(work / "lake"), "raw": str(work / "raw"), "truth": str(work / "truth")})
     conf["paths"]["jars"] = str(ROOT / ".jars")
@@ -302,6 +309,9 @@ def run(label: str, scale: str | None, families: int | None, seed: int, gx_off: 
                                   text=True, check=False).stdout.strip(),
         "stages": {},
     }
+    local = yaml.safe_load((ROOT / "conf" / "local.yaml").read_text())
+    result["memory_settings"] = {"driver_memory": MEMORY.get("driver", local["spark"]["driver_memory"]),
+                                 "duckdb_memory_limit": MEMORY.get("duckdb", local["linkage"]["duckdb_memory_limit"])}
     print(f"[{label}] generate", flush=True)
     result["stages"]["generate"] = _plain(measured(
         [tf, "generate", *size, "--seed", str(seed), "--out", str(work / "raw"), "--truth", str(work / "truth")],
@@ -424,7 +434,13 @@ def main() -> int:
     parser.add_argument("--incremental-only", action="store_true",
                         help="only the incremental day, on the lake a --keep run left (adds to its results)")
     parser.add_argument("--label", default=None, help="results name [scale or families]")
+    parser.add_argument("--driver-memory", default=None, help="Spark driver heap, e.g. 4g [conf/local.yaml]")
+    parser.add_argument("--duckdb-memory", default=None, help="DuckDB memory_limit for linkage, e.g. 2GB [conf/local.yaml]")
     args = parser.parse_args()
+    if args.driver_memory:
+        MEMORY["driver"] = args.driver_memory
+    if args.duckdb_memory:
+        MEMORY["duckdb"] = args.duckdb_memory
     label = args.label or (args.scale or f"f{args.families}")
     if args.incremental_only:
         work = ROOT / "bench" / "work" / label

@@ -24,10 +24,11 @@ from thinkfamily.config import EnvConfig
 from thinkfamily.submit import submit_main
 from thinkfamily.errors import PipelineError
 from thinkfamily.linkage import families as fam
+from thinkfamily.linkage import incremental as inc
 from thinkfamily.linkage import model as model_store
 from thinkfamily.linkage import people
 from thinkfamily.linkage.config import LinkageConfig, load_linkage_config
-from thinkfamily.linkage.engine import connected_components, link_records
+from thinkfamily.linkage.engine import EDGE_SCHEMA, LinkOutput, connected_components, link_records
 from thinkfamily.linkage.prepare import deterministic_edges, prepare_records
 from thinkfamily.linkage.constraints import split_conflicts
 from thinkfamily.linkage.shared_child import merge_clusters, shared_child_edges
@@ -136,7 +137,7 @@ def build_families(spark: SparkSession, cfg: LinkageConfig, person: DataFrame, a
 
 
 def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str | None = None,
-        with_report: bool = True) -> dict[str, Any]:
+        with_report: bool = True, full: bool = False) -> dict[str, Any]:
     cfg = load_linkage_config(env.root)
     backend = backend or env.linkage.backend
     run_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -148,33 +149,41 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
         # when the checkpointed frames are garbage-collected (spark.cleaner...cleanCheckpoints)
         spark.sparkContext.setCheckpointDir(f"{env.lake}/_tmp/spark_checkpoints")
     model_version, trained = _model(env, cfg, retrain)
-    det = deterministic_edges(records, cfg.deterministic.identifiers)
+    relationship = _relationships(spark, env)
     spill = f"{env.lake}/_tmp/duckdb" if "://" not in env.lake else f"{tempfile.gettempdir()}/thinkfamily-duckdb"
     duckdb_memory = (env.linkage.duckdb_memory_limit, spill)
-    out = link_records(spark, prepare_records(records), det, cfg, backend, trained, with_charts=with_report,
-                       duckdb_memory=duckdb_memory)
-    relationship = _relationships(spark, env)
-    if cfg.shared_child.enabled:
-        out = with_shared_child_links(spark, out, records, relationship, cfg)
-    split, n_split = split_conflicts(spark, records, out.clusters, out.edges)
-    if n_split:
-        log.info("linkage: %d cluster(s) held two different valid identifiers and were rebuilt", n_split)
-        out = dataclasses.replace(out, clusters=split.localCheckpoint())
-    if out.trained:
-        model_version = model_store.save(env, out.model, {
-            "input_table": f"silver/{INPUT}", "input_version": input_version, "backend": backend,
-            "config_fingerprint": cfg.model_fingerprint(), "n_records": records.count(),
-        })
-        log.info("saved linkage model %s", model_version)
 
     # stable person ids against the previous run
     prev, prev_version = _previous(spark, env, "person_link", "record_id", "person_id")
     known = _known_ids(spark, env, "person_id_history", prev)
-    clusters = out.clusters.select(F.col("unique_id").alias("node"), "cluster_id")
-    assignment, changes = assign_stable_ids(clusters, prev, known, "P", str(prev_version))
-    # both are read twice (tables, then the run summary): computed once
-    assignment, changes = assignment.localCheckpoint(), changes.localCheckpoint()
-    links = people.person_link(records, assignment, out.edges, run_at).localCheckpoint()
+    plan = incremental_plan(spark, env, cfg, records, model_version, full)
+    log.info("linkage mode: %s (%s)", "incremental" if plan.decision.incremental else "full", plan.decision.reason)
+    if plan.decision.incremental:
+        out, links, changes = _link_incremental(spark, env, cfg, records, relationship, plan, backend, trained,
+                                                known, str(prev_version), run_at, with_report, duckdb_memory)
+        n_split = out.timings.pop("clusters_split", 0)
+    else:
+        det = deterministic_edges(records, cfg.deterministic.identifiers)
+        out = link_records(spark, prepare_records(records), det, cfg, backend, trained, with_charts=with_report,
+                           duckdb_memory=duckdb_memory)
+        if cfg.shared_child.enabled:
+            out = with_shared_child_links(spark, out, records, relationship, cfg)
+        split, n_split = split_conflicts(spark, records, out.clusters, out.edges)
+        if n_split:
+            out = dataclasses.replace(out, clusters=split.localCheckpoint())
+        if out.trained:
+            model_version = model_store.save(env, out.model, {
+                "input_table": f"silver/{INPUT}", "input_version": input_version, "backend": backend,
+                "config_fingerprint": cfg.model_fingerprint(), "n_records": records.count(),
+            })
+            log.info("saved linkage model %s", model_version)
+        clusters = out.clusters.select(F.col("unique_id").alias("node"), "cluster_id")
+        assignment, changes = assign_stable_ids(clusters, prev, known, "P", str(prev_version))
+        # both are read twice (tables, then the run summary): computed once
+        assignment, changes = assignment.localCheckpoint(), changes.localCheckpoint()
+        links = people.person_link(records, assignment, out.edges, run_at).localCheckpoint()
+    if n_split:
+        log.info("linkage: %d cluster(s) held two different valid identifiers and were rebuilt", n_split)
     linked = people.with_person_id(records, links)
     person = people.person(linked).localCheckpoint()
     address = people.person_address(linked).localCheckpoint()
@@ -203,12 +212,166 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
 
     summary = summarise(links, family_member, changes, out, backend, model_version, input_version, as_of)
     summary["clusters_split_on_conflicting_ids"] = n_split
+    summary["mode"] = "incremental" if plan.decision.incremental else "full"
+    summary["mode_reason"] = plan.decision.reason
+    summary["new_records"] = plan.decision.new_records if plan.decision.incremental else summary["records"]
+    record_run(spark, env, cfg, summary, run_at, input_version, plan.relationship_version)
     if with_report:
         from thinkfamily.linkage.report import write_report
 
         summary["report"] = write_report(env, summary, out, links)
     log.info("linkage: %s", {k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
     return summary
+
+
+# -- incremental runs (thinkfamily/linkage/incremental.py, docs/linkage.md §7) -------------
+RUN_TABLE = "link_run"
+RUN_SCHEMA = ("run_at timestamp, mode string, reason string, input_version long, relationship_version long, "
+              "model_version string, clustering_fingerprint string, records long, new_records long, people long, "
+              "person_link_version long, family_member_version long")
+
+
+@dataclasses.dataclass
+class Plan:
+    decision: inc.Decision
+    relationship_version: int | None = None
+    changes: DataFrame | None = None  # (record_id, change) of the new records
+    new_relationships: DataFrame | None = None
+    previous_links: DataFrame | None = None
+
+
+def record_run(spark: SparkSession, env: EnvConfig, cfg: LinkageConfig, summary: dict[str, Any], run_at: dt.datetime,
+               input_version: int, relationship_version: int | None) -> None:
+    """silver/link_run: what each completed run read and wrote, for the next run to build on."""
+    row = (run_at, summary["mode"], summary["mode_reason"], input_version, relationship_version,
+           summary["model_version"], cfg.clustering_fingerprint(), summary["records"], summary["new_records"],
+           summary["people"], lake.version(spark, env.table("silver", "person_link")),
+           lake.version(spark, env.table("silver", "family_member")))
+    lake.append(spark.createDataFrame([row], RUN_SCHEMA), env.table("silver", RUN_TABLE))
+
+
+def incremental_plan(spark: SparkSession, env: EnvConfig, cfg: LinkageConfig, records: DataFrame,
+                     model_version: str | None, full: bool) -> Plan:
+    """Whether this run can build on the last one (see IncrementalSettings), and what is new."""
+    def no(reason: str) -> Plan:
+        return Plan(inc.Decision(False, reason))
+
+    rel_path = env.table("silver", "relationship")
+    rel_version = lake.version(spark, rel_path)
+    if full:
+        return dataclasses.replace(no("--full asked for"), relationship_version=rel_version)
+    if not cfg.incremental.enabled:
+        return dataclasses.replace(no("incremental.enabled is false"), relationship_version=rel_version)
+    plan = _plan_against_last_run(spark, env, cfg, records, model_version, rel_path, rel_version)
+    return dataclasses.replace(plan, relationship_version=rel_version)
+
+
+def _plan_against_last_run(spark, env, cfg, records, model_version, rel_path, rel_version) -> Plan:
+    def no(reason: str) -> Plan:
+        return Plan(inc.Decision(False, reason))
+
+    if model_version is None:
+        return no("a linkage model is trained in this run")
+    if cfg.mutual_best.threshold is not None:
+        return no("mutual_best merges are on: they weigh every cluster's partners")
+    runs_path = env.table("silver", RUN_TABLE)
+    if not lake.exists(spark, runs_path):
+        return no("no previous link run recorded")
+    last = lake.read(spark, runs_path).orderBy(F.desc("run_at")).first()
+    if last["model_version"] != model_version:
+        return no(f"the saved model is {model_version}; the last run used {last['model_version']}")
+    if last["clustering_fingerprint"] != cfg.clustering_fingerprint():
+        return no("conf/linkage.yaml changed since the last run")
+    outputs = (lake.version(spark, env.table("silver", "person_link")),
+               lake.version(spark, env.table("silver", "family_member")))
+    if outputs != (last["person_link_version"], last["family_member_version"]):
+        return no("silver/person_link or family_member changed since the last run finished (an erasure, or a run "
+                  "that stopped part-way)")
+    try:
+        before = lake.read(spark, env.table("silver", INPUT), version=last["input_version"]).localCheckpoint()
+        rel_before = (lake.read(spark, rel_path, version=last["relationship_version"]).localCheckpoint()
+                      if last["relationship_version"] is not None else None)
+    except Exception as exc:  # vacuumed or otherwise unreadable: relink from scratch
+        return no(f"the last run's input versions cannot be read ({type(exc).__name__})")
+    changes = inc.record_changes(records, before, REQUIRED).localCheckpoint()
+    counts = {r["change"]: r["count"] for r in changes.groupBy("change").count().collect()}
+    decision = inc.decide(counts, records.count(), cfg.incremental.max_new_fraction)
+    if not decision.incremental:
+        return Plan(decision)
+    cols = ["from_record_id", "to_record_id", "relationship", "valid_date"]
+    rel_now = (lake.read(spark, rel_path, version=rel_version).select(*cols) if rel_version is not None
+               else spark.createDataFrame([], "from_record_id string, to_record_id string, relationship string, "
+                                              "valid_date date"))
+    if rel_before is not None:
+        gone = rel_before.select(*cols).subtract(rel_now).limit(1).count()
+        if gone:
+            return no("relationships linked by the last run have changed or gone")
+        new_rels = rel_now.subtract(rel_before.select(*cols)).localCheckpoint()
+    else:
+        new_rels = rel_now
+    previous_links = lake.read(spark, env.table("silver", "person_link"),
+                               version=last["person_link_version"]).localCheckpoint()
+    return Plan(decision, changes=changes.where(F.col("change") == "new"), new_relationships=new_rels,
+                previous_links=previous_links)
+
+
+def _link_incremental(spark, env, cfg, records, relationship, plan: Plan, backend, trained, known, salt, run_at,
+                      with_report, duckdb_memory):
+    """(LinkOutput with the new edges, person_link rows for every record, id changes)."""
+    import time
+
+    t0 = time.perf_counter()
+    new_ids = plan.changes.select("record_id").localCheckpoint()
+    prev_links = plan.previous_links
+    flag = new_ids.select(F.col("record_id").alias("unique_id"), F.lit(True).alias(inc.NEW_FLAG))
+    prepared = prepare_records(records).join(flag, "unique_id", "left").fillna({inc.NEW_FLAG: False})
+    if plan.decision.new_records:
+        det = deterministic_edges(records, cfg.deterministic.identifiers, only_keys_of=new_ids)
+        out = link_records(spark, prepared, det, cfg, backend, trained, with_charts=with_report,
+                           duckdb_memory=duckdb_memory, new_only=True)
+    else:
+        out = LinkOutput(None, spark.createDataFrame([], EDGE_SCHEMA), trained, False, [], 0, {}, {})
+    t1 = time.perf_counter()
+    record_units = inc.units(prev_links, new_ids).localCheckpoint()
+    pairs = inc.unit_pairs(out.edges, record_units).localCheckpoint()
+    nodes = (pairs.select(F.col("node_l").alias("node")).unionByName(pairs.select(F.col("node_r").alias("node")))
+             .unionByName(new_ids.select(F.concat(F.lit("r:"), F.col("record_id")).alias("node"))).distinct())
+    comps = connected_components(spark, nodes, pairs)
+    clusters = inc.clusters_from_units(record_units, comps).localCheckpoint()
+    edges = out.edges
+    if cfg.shared_child.enabled:
+        touched = inc.changed_clusters(clusters, record_units)
+        rel = inc.affected_relationships(relationship, clusters, touched, plan.new_relationships)
+        sc = shared_child_edges(records, rel, clusters, cfg.shared_child.relationships,
+                                cfg.shared_child.address_hop).localCheckpoint()
+        clusters = merge_clusters(spark, clusters, sc).localCheckpoint()
+        edges = edges.unionByName(sc.select("unique_id_l", "unique_id_r", F.lit(1.0).alias("match_probability"),
+                                            "identifier"))
+    edges = edges.localCheckpoint()
+    split, n_split = split_conflicts(spark, records, clusters, edges.unionByName(inc.unit_edges(prev_links)))
+    if n_split:
+        clusters = split.localCheckpoint()
+    t2 = time.perf_counter()
+
+    # clusters that are not exactly a previous person, or hold an end of a new edge, are re-identified
+    ends = edges.select(F.col("unique_id_l").alias("unique_id")).unionByName(edges.select(F.col("unique_id_r").alias("unique_id")))
+    changed = (inc.changed_clusters(clusters, record_units)
+               .unionByName(clusters.join(ends, "unique_id", "left_semi").select("cluster_id")).distinct())
+    in_changed = clusters.join(changed, "cluster_id", "left_semi").select(
+        F.col("unique_id").alias("node"), "cluster_id").localCheckpoint()
+    prev_changed = prev_links.join(in_changed.select(F.col("node").alias("record_id")), "record_id", "left_semi")
+    assignment, changes = assign_stable_ids(
+        in_changed, prev_changed.select(F.col("record_id").alias("node"), F.col("person_id").alias("old_id")),
+        known, "P", salt)
+    assignment, changes = assignment.localCheckpoint(), changes.localCheckpoint()
+    relinked = people.person_link(records.join(in_changed.select(F.col("node").alias("record_id")), "record_id",
+                                               "left_semi"),
+                                  assignment, edges, run_at, prior=inc.prior_evidence(prev_changed))
+    kept = prev_links.join(in_changed.select(F.col("node").alias("record_id")), "record_id", "left_anti")
+    links = kept.select(*relinked.columns).unionByName(relinked).localCheckpoint()
+    out.timings.update({"place_s": t2 - t1, "reidentify_s": time.perf_counter() - t2,
+                        "incremental_total_s": time.perf_counter() - t0, "clusters_split": n_split})
+    return dataclasses.replace(out, clusters=clusters, edges=edges), links, changes
 
 
 def summarise(links: DataFrame, family_member: DataFrame, changes: DataFrame, out, backend: str,
@@ -238,10 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default=None)
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--backend", choices=["duckdb", "spark"], default=None)
+    parser.add_argument("--full", action="store_true", help="relink every record even when an incremental run is possible")
     args = parser.parse_args(argv)
 
     def body(spark, env) -> str:
-        s = run(spark, env, retrain=args.retrain, backend=args.backend)
+        s = run(spark, env, retrain=args.retrain, backend=args.backend, full=args.full)
         return f"linked {s['records']} records into {s['people']} people and {s['families']} families"
 
     return submit_main(args.env, body)

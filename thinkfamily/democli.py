@@ -71,7 +71,8 @@ def stage_report(stage: str, summary: dict) -> list[str]:
         return format_summary(summary).splitlines()
     if stage == "link" and "records" in summary:
         return [f"{summary['records']} person records -> {summary['people']} people, {summary['families']} families "
-                f"(model {summary.get('model_version')}, backend {summary.get('backend')})"]
+                f"(model {summary.get('model_version')}, backend {summary.get('backend')})",
+                f"{summary.get('mode', 'full')} run: {summary.get('mode_reason', '')}"]
     if "report_lines" in summary:
         return list(summary["report_lines"])
     return [f"{k}: {v}" for k, v in summary.items() if isinstance(v, (str, int, float))]

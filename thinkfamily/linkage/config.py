@@ -122,6 +122,19 @@ class MutualBestSettings(Strict):
     rounds: int = Field(1, ge=1, le=5)
 
 
+class IncrementalSettings(Strict):
+    """Link only what is new when the rest is exactly as the last run left it (docs/linkage.md §7).
+
+    A run is incremental when the saved model, conf/linkage.yaml and the previous run's outputs
+    are those of the last completed run, no record linked then has changed or gone, and new
+    records are at most ``max_new_fraction`` of all. New records are scored against every record
+    (the same pairs and scores a full run gives them); previous people are kept whole and can
+    only gain records or merge. Anything else, or `thinkfamily link --full`, relinks everything."""
+
+    enabled: bool = True
+    max_new_fraction: float = Field(0.05, gt=0, le=1)
+
+
 class LinkageConfig(Strict):
     deterministic: DeterministicSettings = Field(default_factory=DeterministicSettings)
     predict_threshold: float = Field(0.5, ge=0, le=1)
@@ -132,6 +145,7 @@ class LinkageConfig(Strict):
     training: TrainingSettings
     families: FamilySettings = Field(default_factory=FamilySettings)
     shared_child: SharedChildSettings = Field(default_factory=SharedChildSettings)
+    incremental: IncrementalSettings = Field(default_factory=IncrementalSettings)
 
     @model_validator(mode="after")
     def _thresholds(self) -> "LinkageConfig":
@@ -148,6 +162,15 @@ class LinkageConfig(Strict):
         import json
 
         part = {"comparisons": self.comparisons.model_dump(), "training": self.training.model_dump()}
+        return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
+
+    def clustering_fingerprint(self) -> str:
+        """Hash of everything that shapes people and families (the incremental switch aside): an
+        incremental run builds on the previous run only when this is unchanged."""
+        import hashlib
+        import json
+
+        part = self.model_dump(mode="json", exclude={"incremental"})
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
 
 

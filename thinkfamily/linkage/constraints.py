@@ -14,8 +14,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 IDENTIFIERS = ("nhs_number", "upn", "ni_number")
-EDGE_RANK = {"nhs_number": 0, "upn": 0, "ni_number": 0, "source_person_ref": 0,
-             "shared_child": 2, "shared_child_address": 3}  # model links (identifier null) rank 1
+EDGE_RANK = {"previous_person": -1, "nhs_number": 0, "upn": 0, "ni_number": 0, "source_person_ref": 0,
+             "shared_child": 2, "shared_child_address": 3}  # model links (identifier null) rank 1;
+# previous_person: an incremental run's edges holding a previous person whole, applied first
 
 
 def conflicting_clusters(records: DataFrame, clusters: DataFrame) -> DataFrame:

@@ -181,8 +181,15 @@ def link_records(
     trained_model: dict[str, Any] | None = None,
     with_charts: bool = False,
     duckdb_memory: tuple[str, str] | None = None,
+    new_only: bool = False,
 ) -> LinkOutput:
-    """Score and cluster ``records`` (prepare_records output); ``det_edges`` join unconditionally."""
+    """Score and cluster ``records`` (prepare_records output); ``det_edges`` join unconditionally.
+
+    ``new_only`` (an incremental run, with a trained model): ``records`` carry the boolean
+    incremental.NEW_FLAG; only pairs with a new side are scored, nothing is clustered (``clusters``
+    is None) and ``edges`` are the new links for the job to place onto the previous people."""
+    from thinkfamily.linkage.incremental import new_pairs_only
+
     from splink import Linker
     from splink.clustering import cluster_pairwise_predictions_at_threshold
 
@@ -193,12 +200,17 @@ def link_records(
     settings = settings_dict(cfg, dialect)
     if trained_model is not None:
         settings = apply_trained(settings, trained_model)
+    if new_only:
+        if trained_model is None:
+            raise ValueError("new_only scoring needs a trained model")
+        settings = new_pairs_only(settings)
     input_sdf = _register(db_api, backend, records, "tf_linkage_records")
     linker = Linker(input_sdf, settings, log_level=logging.WARNING)
     timings["register_s"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    blocking = measure_blocking(linker, cfg)
+    # an incremental run's rules are the full run's, restricted: their sizes were measured then
+    blocking = [] if new_only else measure_blocking(linker, cfg)
     timings["blocking_analysis_s"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
@@ -225,6 +237,17 @@ def link_records(
     det = det_edges.select("unique_id_l", "unique_id_r", F.lit(1.0).alias("match_probability"), "identifier")
     det_sdf = _register(db_api, backend, det, "tf_linkage_det_edges")
     all_edges = db_api.sql_pipeline_to_splink_dataframe(_union_pipeline(prob_edges, det_sdf))
+    if new_only:
+        edges_df = _to_spark(spark, backend, all_edges)
+        edges_df = spark.createDataFrame([], EDGE_SCHEMA) if edges_df is None else edges_df.localCheckpoint()
+        timings["cluster_s"] = time.perf_counter() - t1
+        charts = _charts(linker, predictions) if with_charts else {}
+        if backend == "spark":
+            linker.table_management.delete_tables_created_by_splink_from_db()
+        timings["total_s"] = time.perf_counter() - t0
+        log.info("linkage (%s, new records only): %d pairs scored, timings %s", backend, n_scored,
+                 {k: round(v, 1) for k, v in timings.items()})
+        return LinkOutput(None, edges_df, model, False, blocking, n_scored, timings, charts)
     clusters = cluster_pairwise_predictions_at_threshold(
         input_sdf, all_edges, db_api=db_api, node_id_column_name="unique_id",
         edge_id_column_name_left="unique_id_l", edge_id_column_name_right="unique_id_r",

@@ -10,11 +10,16 @@ from pyspark.sql import functions as F
 IDENTIFIER_ORDER = ["nhs_number", "upn", "ni_number", "source_person_ref", "shared_child", "shared_child_address"]
 
 
-def person_link(records: DataFrame, assignment: DataFrame, edges: DataFrame, linked_at: dt.datetime) -> DataFrame:
-    """One row per record: its person_id, the strongest evidence that put it there and how."""
+def person_link(records: DataFrame, assignment: DataFrame, edges: DataFrame, linked_at: dt.datetime,
+                prior: DataFrame | None = None) -> DataFrame:
+    """One row per record: its person_id, the strongest evidence that put it there and how.
+    ``prior`` = evidence recorded earlier as edge ends (record_id, match_probability, identifier),
+    weighed with ``edges`` (an incremental run: thinkfamily/linkage/incremental.py)."""
     ends = edges.select(F.col("unique_id_l").alias("record_id"), "match_probability", "identifier").unionByName(
         edges.select(F.col("unique_id_r").alias("record_id"), "match_probability", "identifier")
     )
+    if prior is not None:
+        ends = ends.unionByName(prior.select("record_id", "match_probability", "identifier"))
     # the strongest deterministic evidence as a number, named again after the aggregation: a min
     # over (rank, name) structs took twice as long on the 32M edge ends of a Bristol-scale run.
     # Named by CASE, not element_at(array, rank): Spark 4.2's generated code returns the array's

@@ -62,14 +62,18 @@ def _key_column(records: DataFrame, identifier: str) -> Column:
     return _valid_only(identifier, f"{identifier}_valid")
 
 
-def deterministic_edges(records: DataFrame, identifiers: list[str]) -> DataFrame:
+def deterministic_edges(records: DataFrame, identifiers: list[str], only_keys_of: DataFrame | None = None) -> DataFrame:
     """Edges (unique_id_l, unique_id_r, identifier) joining each record to the first record
-    sharing a valid strong identifier: a star per value, so edges grow linearly, not n²."""
+    sharing a valid strong identifier: a star per value, so edges grow linearly, not n².
+    ``only_keys_of`` (record_id): just the stars of values those records hold (an incremental run)."""
     parts = []
     for ident in identifiers:
         keyed = records.select(F.col("record_id").alias("unique_id"), _key_column(records, ident).alias("key")).where(
             F.col("key").isNotNull()
         )
+        if only_keys_of is not None:
+            keys = keyed.join(only_keys_of.select(F.col("record_id").alias("unique_id")), "unique_id", "left_semi")
+            keyed = keyed.join(keys.select("key").distinct(), "key", "left_semi")
         anchored = keyed.withColumn("anchor", F.min("unique_id").over(Window.partitionBy("key")))
         parts.append(
             anchored.where(F.col("unique_id") != F.col("anchor")).select(
