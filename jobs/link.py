@@ -159,9 +159,11 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
     plan = incremental_plan(spark, env, cfg, records, model_version, full)
     log.info("linkage mode: %s (%s)", "incremental" if plan.decision.incremental else "full", plan.decision.reason)
     if plan.decision.incremental:
-        out, links, changes = _link_incremental(spark, env, cfg, records, relationship, plan, backend, trained,
-                                                known, str(prev_version), run_at, with_report, duckdb_memory)
-        n_split = out.timings.pop("clusters_split", 0)
+        out, links, changes, revisited = _link_incremental(spark, env, cfg, records, relationship, plan, backend,
+                                                           trained, known, str(prev_version), run_at, with_report,
+                                                           duckdb_memory)
+        n_split = int(out.timings.pop("clusters_split", 0))
+        person, identifiable, address = _patched_person_tables(spark, env, *revisited)
     else:
         det = deterministic_edges(records, cfg.deterministic.identifiers)
         out = link_records(spark, prepare_records(records), det, cfg, backend, trained, with_charts=with_report,
@@ -182,16 +184,17 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
         # both are read twice (tables, then the run summary): computed once
         assignment, changes = assignment.localCheckpoint(), changes.localCheckpoint()
         links = people.person_link(records, assignment, out.edges, run_at).localCheckpoint()
+        linked = people.with_person_id(records, links)
+        person = people.person(linked).localCheckpoint()
+        identifiable = people.person_identifiable(linked)
+        address = people.person_address(linked).localCheckpoint()
     if n_split:
         log.info("linkage: %d cluster(s) held two different valid identifiers and were rebuilt", n_split)
-    linked = people.with_person_id(records, links)
-    person = people.person(linked).localCheckpoint()
-    address = people.person_address(linked).localCheckpoint()
 
     lake.overwrite(links, env.table("silver", "person_link"))
     faults.point("link.after_person_link")
     lake.overwrite(person, env.table("silver", "person"))
-    lake.overwrite(people.person_identifiable(linked), env.table("silver", "person_identifiable"))
+    lake.overwrite(identifiable, env.table("silver", "person_identifiable"))
     lake.overwrite(address, env.table("silver", "person_address"))
     lake.append(_history_rows(changes, run_at, input_version), env.table("silver", "person_id_history"))
 
@@ -277,7 +280,7 @@ def _plan_against_last_run(spark, env, cfg, records, model_version, rel_path, re
     runs_path = env.table("silver", RUN_TABLE)
     if not lake.exists(spark, runs_path):
         return no("no previous link run recorded")
-    last = lake.read(spark, runs_path).orderBy(F.desc("run_at")).first()
+    last = lake.read(spark, runs_path).orderBy(F.desc("run_at"), F.desc("person_link_version")).first()
     if last["model_version"] != model_version:
         return no(f"the saved model is {model_version}; the last run used {last['model_version']}")
     if last["clustering_fingerprint"] != cfg.clustering_fingerprint():
@@ -336,42 +339,62 @@ def _link_incremental(spark, env, cfg, records, relationship, plan: Plan, backen
     pairs = inc.unit_pairs(out.edges, record_units).localCheckpoint()
     nodes = (pairs.select(F.col("node_l").alias("node")).unionByName(pairs.select(F.col("node_r").alias("node")))
              .unionByName(new_ids.select(F.concat(F.lit("r:"), F.col("record_id")).alias("node"))).distinct())
-    comps = connected_components(spark, nodes, pairs)
-    clusters = inc.clusters_from_units(record_units, comps).localCheckpoint()
+    comps = connected_components(spark, nodes, pairs)  # the units new edges touch, and the new records
+    clusters = inc.clusters_from_units(record_units, comps)  # every record (lazy: read through small joins only)
+    touched_units = comps.select(F.col("node").alias("unit"))
     edges = out.edges
     if cfg.shared_child.enabled:
-        touched = inc.changed_clusters(clusters, record_units)
-        rel = inc.affected_relationships(relationship, clusters, touched, plan.new_relationships)
-        sc = shared_child_edges(records, rel, clusters, cfg.shared_child.relationships,
-                                cfg.shared_child.address_hop).localCheckpoint()
-        clusters = merge_clusters(spark, clusters, sc).localCheckpoint()
+        children = inc.children_to_revisit(comps, clusters, plan.new_relationships)
+        sc = shared_child_edges(records, relationship, clusters, cfg.shared_child.relationships,
+                                cfg.shared_child.address_hop, children=children).localCheckpoint()
+        clusters = merge_clusters(spark, clusters, sc)
         edges = edges.unionByName(sc.select("unique_id_l", "unique_id_r", F.lit(1.0).alias("match_probability"),
                                             "identifier"))
+        touched_units = touched_units.unionByName(inc.units_of_edges(sc, record_units))
     edges = edges.localCheckpoint()
-    split, n_split = split_conflicts(spark, records, clusters, edges.unionByName(inc.unit_edges(prev_links)))
+    # the records of every touched unit: the only ones whose person can differ from the last run's
+    touched = record_units.join(F.broadcast(touched_units.distinct()), "unit", "left_semi").select("record_id") \
+        .localCheckpoint()
+    ids = F.broadcast(touched)
+    clusters_t = clusters.join(ids.withColumnRenamed("record_id", "unique_id"), "unique_id", "left_semi").localCheckpoint()
+    records_t = records.join(ids, "record_id", "left_semi").localCheckpoint()
+    prev_t = prev_links.join(ids, "record_id", "left_semi").localCheckpoint()
+    split, n_split = split_conflicts(spark, records_t, clusters_t, edges.unionByName(inc.unit_edges(prev_t)))
     if n_split:
-        clusters = split.localCheckpoint()
+        clusters_t = split.localCheckpoint()
     t2 = time.perf_counter()
 
-    # clusters that are not exactly a previous person, or hold an end of a new edge, are re-identified
-    ends = edges.select(F.col("unique_id_l").alias("unique_id")).unionByName(edges.select(F.col("unique_id_r").alias("unique_id")))
-    changed = (inc.changed_clusters(clusters, record_units)
-               .unionByName(clusters.join(ends, "unique_id", "left_semi").select("cluster_id")).distinct())
-    in_changed = clusters.join(changed, "cluster_id", "left_semi").select(
-        F.col("unique_id").alias("node"), "cluster_id").localCheckpoint()
-    prev_changed = prev_links.join(in_changed.select(F.col("node").alias("record_id")), "record_id", "left_semi")
     assignment, changes = assign_stable_ids(
-        in_changed, prev_changed.select(F.col("record_id").alias("node"), F.col("person_id").alias("old_id")),
-        known, "P", salt)
+        clusters_t.select(F.col("unique_id").alias("node"), "cluster_id"),
+        prev_t.select(F.col("record_id").alias("node"), F.col("person_id").alias("old_id")), known, "P", salt)
     assignment, changes = assignment.localCheckpoint(), changes.localCheckpoint()
-    relinked = people.person_link(records.join(in_changed.select(F.col("node").alias("record_id")), "record_id",
-                                               "left_semi"),
-                                  assignment, edges, run_at, prior=inc.prior_evidence(prev_changed))
-    kept = prev_links.join(in_changed.select(F.col("node").alias("record_id")), "record_id", "left_anti")
+    relinked = people.person_link(records_t, assignment, edges, run_at,
+                                  prior=inc.prior_evidence(prev_t)).localCheckpoint()
+    kept = prev_links.join(ids, "record_id", "left_anti")
     links = kept.select(*relinked.columns).unionByName(relinked).localCheckpoint()
     out.timings.update({"place_s": t2 - t1, "reidentify_s": time.perf_counter() - t2,
-                        "incremental_total_s": time.perf_counter() - t0, "clusters_split": n_split})
-    return dataclasses.replace(out, clusters=clusters, edges=edges), links, changes
+                        "incremental_total_s": time.perf_counter() - t0, "clusters_split": n_split,
+                        "records_revisited": touched.count()})
+    log.info("linkage (incremental): %d records of touched people revisited; timings %s", touched.count(),
+             {k: round(v, 1) for k, v in out.timings.items()})
+    return dataclasses.replace(out, clusters=clusters_t, edges=edges), links, changes, (records_t, relinked, prev_t)
+
+
+def _patched_person_tables(spark: SparkSession, env: EnvConfig, records_t: DataFrame, relinked: DataFrame,
+                           prev_t: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """silver/person, person_identifiable and person_address after an incremental run: each is a
+    function of one person's records, so only the people holding revisited records are rebuilt
+    (from exactly those records: a revisited person's records are all revisited); the rows of
+    their previous ids go, every other row is kept as the last run wrote it."""
+    gone = F.broadcast(prev_t.select("person_id").unionByName(relinked.select("person_id")).distinct())
+    linked = people.with_person_id(records_t, relinked)
+
+    def patch(name: str, fresh: DataFrame) -> DataFrame:
+        kept = lake.read(spark, env.table("silver", name)).join(gone, "person_id", "left_anti")
+        return kept.select(*fresh.columns).unionByName(fresh).localCheckpoint()
+
+    return (patch("person", people.person(linked)), patch("person_identifiable", people.person_identifiable(linked)),
+            patch("person_address", people.person_address(linked)))
 
 
 def summarise(links: DataFrame, family_member: DataFrame, changes: DataFrame, out, backend: str,

@@ -128,18 +128,25 @@ def test_report_has_no_personal_data(days):
 
 @pytest.mark.slow
 def test_spark_backend_scores_with_the_model_trained_on_duckdb(spark, env):
-    """Train once on DuckDB, score on Spark: same settings, parameters carried across dialects."""
+    """Train once on DuckDB, score on Spark: same settings, parameters carried across dialects;
+    then an incremental run on Spark scores just a new record (docs/linkage.md §7)."""
     from jobs.link import run
 
     env2 = env.with_paths(lake=env.lake + "/link_spark")
     rows = make_records(PEOPLE[:40])
     _write(spark, env2, rows)
     trained = run(spark, env2, backend="duckdb", with_report=False)
-    s = run(spark, env2, backend="spark", with_report=False)
+    s = run(spark, env2, backend="spark", with_report=False, full=True)  # the same records: a full relink
     truth = {r["record_id"]: r["true_person"] for r in rows}
     pred = {k: v.person_id for k, v in _links(spark, env2).items()}
     assert s["backend"] == "spark" and s["model_version"] == trained["model_version"] and not s["model_trained_now"]
+    assert s["mode"] == "full" and s["pairs_scored"] == trained["pairs_scored"]
     assert _pairs(pred) <= _pairs(truth) and len(_pairs(pred)) >= 0.9 * len(_pairs(truth))
+    _write(spark, env2, rows + [record(PEOPLE[3], "youth_service", "y3", valid_date=dt.date(2024, 6, 1))])
+    s = run(spark, env2, backend="spark", with_report=False)
+    links = _links(spark, env2)
+    assert s["mode"] == "incremental" and 0 < s["pairs_scored"] < trained["pairs_scored"]
+    assert links["youth_service|y3|subject"].person_id == pred["police|poT00003|subject"]
 
 
 def test_spark_linkage_checkpoints_instead_of_growing_plans(spark, tmp_path):

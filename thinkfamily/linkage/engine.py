@@ -73,6 +73,9 @@ def _register(db_api, backend: Backend, df: DataFrame, name: str):
     """Spark -> backend. DuckDB receives Arrow (no pandas round trip, no row-by-row copy)."""
     if backend == "duckdb":
         return db_api.register(df.toArrow(), table_name=name)
+    # a temp view outlives the run: a second link run in one session (an erasure's relink, a
+    # full run then an incremental one) found the last run's and Splink refused to register
+    df.sparkSession.catalog.dropTempView(name)
     return db_api.register(df, table_name=name)
 
 

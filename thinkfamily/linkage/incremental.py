@@ -97,19 +97,6 @@ def unit_edges(previous_links: DataFrame) -> DataFrame:
                     F.lit(UNIT_EDGE).alias("identifier")))
 
 
-def changed_clusters(clusters: DataFrame, record_units: DataFrame) -> DataFrame:
-    """cluster_id of every cluster that is not exactly one previous person: it holds a new record,
-    or several previous people, or part of one (so the person's records now span clusters)."""
-    cu = clusters.join(record_units.withColumnRenamed("record_id", "unique_id"), "unique_id")
-    per_cluster = cu.groupBy("cluster_id").agg(F.countDistinct("unit").alias("n_units"),
-                                               F.max(F.col("unit").startswith("r:").cast("int")).alias("has_new"))
-    split_units = (cu.groupBy("unit").agg(F.countDistinct("cluster_id").alias("n")).where(F.col("n") > 1)
-                   .select("unit"))
-    spread = cu.join(split_units, "unit").select("cluster_id")
-    return (per_cluster.where((F.col("n_units") > 1) | (F.col("has_new") == 1)).select("cluster_id")
-            .unionByName(spread).distinct())
-
-
 def prior_evidence(previous_links: DataFrame) -> DataFrame:
     """A previous record's recorded evidence as one edge end (record_id, match_probability,
     identifier), for person_link to weigh with the new edges: a full run would see both."""
@@ -119,11 +106,18 @@ def prior_evidence(previous_links: DataFrame) -> DataFrame:
         "record_id", F.col("match_probability").cast("double").alias("match_probability"), ident.alias("identifier"))
 
 
-def affected_relationships(relationship: DataFrame, clusters: DataFrame, changed: DataFrame,
-                           new_relationships: DataFrame) -> DataFrame:
-    """Relationship rows whose child is in a changed cluster, or in a cluster a new relationship
-    points at: the shared-child groups that can differ from the previous run's."""
-    child = clusters.select(F.col("unique_id").alias("to_record_id"), "cluster_id")
-    touched = changed.unionByName(new_relationships.join(child, "to_record_id").select("cluster_id")).distinct()
-    return (relationship.join(child, "to_record_id").join(touched, "cluster_id", "left_semi")
-            .select(*relationship.columns))
+def children_to_revisit(unit_clusters: DataFrame, clusters: DataFrame, new_relationships: DataFrame) -> DataFrame:
+    """cluster_id of the clusters whose shared-child groups can differ from the previous run's:
+    those new edges formed (``unit_clusters`` = clusters_from_units' input) and those a new
+    relationship points at."""
+    formed = unit_clusters.select(F.concat(F.lit("c:"), F.col("cluster_id")).alias("cluster_id"))
+    targets = new_relationships.select(F.col("to_record_id").alias("unique_id")).distinct()
+    pointed = clusters.join(F.broadcast(targets), "unique_id", "left_semi").select("cluster_id")
+    return formed.unionByName(pointed).distinct().localCheckpoint()
+
+
+def units_of_edges(edges: DataFrame, record_units: DataFrame) -> DataFrame:
+    """(unit) of every record at an end of ``edges``."""
+    ends = edges.select(F.col("unique_id_l").alias("record_id")).unionByName(
+        edges.select(F.col("unique_id_r").alias("record_id"))).distinct()
+    return record_units.join(F.broadcast(ends), "record_id", "left_semi").select("unit")

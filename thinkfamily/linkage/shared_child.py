@@ -20,10 +20,19 @@ NAME = ["first_name_canonical", "last_name_folded"]
 GROUP = ["child_cluster", *NAME]
 
 
+def _children_only(clusters: DataFrame, children: DataFrame | None) -> DataFrame:
+    """The members of the ``children`` clusters (cluster_id), or every cluster when None."""
+    if children is None:
+        return clusters
+    return clusters.join(F.broadcast(children.select("cluster_id").distinct()), "cluster_id", "left_semi")
+
+
 def parent_groups(records: DataFrame, relationship: DataFrame, clusters: DataFrame,
-                  relationships: list[str]) -> DataFrame:
-    """(child_cluster, first name, surname, anchor, members): the unambiguous parent groups."""
-    cl = clusters.select(F.col("unique_id").alias("to_record_id"), F.col("cluster_id").alias("child_cluster"))
+                  relationships: list[str], children: DataFrame | None = None) -> DataFrame:
+    """(child_cluster, first name, surname, anchor, members): the unambiguous parent groups
+    (of the ``children`` clusters only, when given)."""
+    clusters_of_children = _children_only(clusters, children)
+    cl = clusters_of_children.select(F.col("unique_id").alias("to_record_id"), F.col("cluster_id").alias("child_cluster"))
     mentions = (relationship.where(F.col("relationship").isin(relationships))
                 .select("from_record_id", "to_record_id")
                 .join(cl, "to_record_id")
@@ -31,7 +40,7 @@ def parent_groups(records: DataFrame, relationship: DataFrame, clusters: DataFra
                 .where(F.col("first_name_canonical").isNotNull() & F.col("last_name_folded").isNotNull()))
     # a parent named exactly like the child (a "junior") cannot be told apart from the child's own
     # records by name: such groups are left alone
-    child_names = (clusters.select(F.col("unique_id").alias("record_id"), F.col("cluster_id").alias("child_cluster"))
+    child_names = (clusters_of_children.select(F.col("unique_id").alias("record_id"), F.col("cluster_id").alias("child_cluster"))
                    .join(records.select("record_id", *NAME), "record_id").select(*GROUP).distinct())
     return (mentions.groupBy(*GROUP).agg(
         F.countDistinct("dob").alias("n_dob"), F.countDistinct("sex").alias("n_sex"),
@@ -62,10 +71,18 @@ def near_name_edges(groups: DataFrame) -> DataFrame:
                     F.lit("shared_child").alias("identifier")))
 
 
-def address_hop_edges(records: DataFrame, groups: DataFrame, clusters: DataFrame) -> DataFrame:
+def address_hop_edges(records: DataFrame, groups: DataFrame, clusters: DataFrame,
+                      children: DataFrame | None = None) -> DataFrame:
     cl = clusters.select(F.col("unique_id").alias("record_id"), "cluster_id")
-    located = records.select("record_id", *NAME, "postcode").where(F.col("postcode").isNotNull()).join(cl, "record_id")
-    child_postcodes = located.select(F.col("cluster_id").alias("child_cluster"), "postcode").distinct()
+    located = records.select("record_id", *NAME, "postcode").where(F.col("postcode").isNotNull())
+    if children is None:
+        located = located.join(cl, "record_id")
+        child_postcodes = located.select(F.col("cluster_id").alias("child_cluster"), "postcode").distinct()
+    else:  # only records at the children's postcodes can be candidates
+        child_postcodes = (located.join(_children_only(cl, children), "record_id")
+                           .select(F.col("cluster_id").alias("child_cluster"), "postcode").distinct())
+        located = (located.join(F.broadcast(child_postcodes.select("postcode").distinct()), "postcode", "left_semi")
+                   .join(cl, "record_id"))
     named_at = located.where(F.col("first_name_canonical").isNotNull() & F.col("last_name_folded").isNotNull()) \
         .select(*NAME, "postcode", F.col("cluster_id").alias("candidate")).distinct()
     own = groups.select(*GROUP, F.explode("members").alias("record_id")).join(cl, "record_id") \
@@ -76,18 +93,23 @@ def address_hop_edges(records: DataFrame, groups: DataFrame, clusters: DataFrame
                   .join(own, [*GROUP, "candidate"], "left_anti"))
     unique = candidates.groupBy(*GROUP, "anchor").agg(F.countDistinct("candidate").alias("n"),
                                                        F.min("candidate").alias("candidate")).where(F.col("n") == 1)
-    rep = cl.groupBy(F.col("cluster_id").alias("candidate")).agg(F.min("record_id").alias("rep"))
+    chosen = unique.select(F.col("candidate").alias("cluster_id")).distinct()
+    rep = (cl.join(chosen, "cluster_id", "left_semi") if children is not None else cl) \
+        .groupBy(F.col("cluster_id").alias("candidate")).agg(F.min("record_id").alias("rep"))
     return unique.join(rep, "candidate").select(F.col("anchor").alias("unique_id_l"), F.col("rep").alias("unique_id_r"),
                                                 F.lit("shared_child_address").alias("identifier"))
 
 
 def shared_child_edges(records: DataFrame, relationship: DataFrame, clusters: DataFrame,
-                       relationships: list[str], address_hop: bool = True) -> DataFrame:
-    """Edges (unique_id_l, unique_id_r, identifier) the two rules add to the clustering."""
-    groups = parent_groups(records, relationship, clusters, relationships).localCheckpoint()
+                       relationships: list[str], address_hop: bool = True,
+                       children: DataFrame | None = None) -> DataFrame:
+    """Edges (unique_id_l, unique_id_r, identifier) the two rules add to the clustering; with
+    ``children`` (cluster_id), only those of the parents of children in these clusters (an
+    incremental run: the groups of other children are as the previous run left them)."""
+    groups = parent_groups(records, relationship, clusters, relationships, children).localCheckpoint()
     edges = same_child_edges(groups).unionByName(near_name_edges(groups))
     if address_hop:
-        edges = edges.unionByName(address_hop_edges(records, groups, clusters))
+        edges = edges.unionByName(address_hop_edges(records, groups, clusters, children))
     return edges
 
 
@@ -99,7 +121,9 @@ def merge_clusters(spark: SparkSession, clusters: DataFrame, edges: DataFrame) -
     pairs = (edges.join(cl.select(F.col("unique_id").alias("unique_id_l"), F.col("cluster_id").alias("node_l")), "unique_id_l")
              .join(cl.select(F.col("unique_id").alias("unique_id_r"), F.col("cluster_id").alias("node_r")), "unique_id_r")
              .where(F.col("node_l") != F.col("node_r")).select("node_l", "node_r").distinct())
-    nodes = cl.select(F.col("cluster_id").alias("node")).distinct()
+    pairs = pairs.localCheckpoint()
+    # only clusters an edge joins can change: every other cluster keeps its id (coalesce below)
+    nodes = pairs.select(F.col("node_l").alias("node")).unionByName(pairs.select(F.col("node_r").alias("node"))).distinct()
     comps = connected_components(spark, nodes, pairs).select(F.col("node").alias("cluster_id"),
                                                               F.col("cluster_id").alias("merged"))
     return cl.join(comps, "cluster_id", "left").select("unique_id", F.coalesce("merged", "cluster_id").alias("cluster_id"))
