@@ -240,32 +240,23 @@ def link_records(
     det = det_edges.select("unique_id_l", "unique_id_r", F.lit(1.0).alias("match_probability"), "identifier")
     det_sdf = _register(db_api, backend, det, "tf_linkage_det_edges")
     all_edges = db_api.sql_pipeline_to_splink_dataframe(_union_pipeline(prob_edges, det_sdf))
-    if new_only:
-        edges_df = _to_spark(spark, backend, all_edges)
-        edges_df = spark.createDataFrame([], EDGE_SCHEMA) if edges_df is None else edges_df.localCheckpoint()
-        timings["cluster_s"] = time.perf_counter() - t1
-        charts = _charts(linker, predictions) if with_charts else {}
-        if backend == "spark":
-            linker.table_management.delete_tables_created_by_splink_from_db()
-        timings["total_s"] = time.perf_counter() - t0
-        log.info("linkage (%s, new records only): %d pairs scored, timings %s", backend, n_scored,
-                 {k: round(v, 1) for k, v in timings.items()})
-        return LinkOutput(None, edges_df, model, False, blocking, n_scored, timings, charts)
-    clusters = cluster_pairwise_predictions_at_threshold(
-        input_sdf, all_edges, db_api=db_api, node_id_column_name="unique_id",
-        edge_id_column_name_left="unique_id_l", edge_id_column_name_right="unique_id_r",
-        threshold_match_probability=None,
-    )
-    if cfg.mutual_best.threshold is not None:
-        clusters, all_edges, timings["mutual_best_merges"] = _mutual_best(
-            db_api, clusters, all_edges, predictions, cfg.mutual_best.threshold, cfg.mutual_best.rounds)
-    clusters_df = _to_spark(spark, backend, clusters).select("unique_id", "cluster_id")
+    clusters_df = None  # new_only: the job places the new edges onto the previous people itself
+    if not new_only:
+        clusters = cluster_pairwise_predictions_at_threshold(
+            input_sdf, all_edges, db_api=db_api, node_id_column_name="unique_id",
+            edge_id_column_name_left="unique_id_l", edge_id_column_name_right="unique_id_r",
+            threshold_match_probability=None,
+        )
+        if cfg.mutual_best.threshold is not None:
+            clusters, all_edges, timings["mutual_best_merges"] = _mutual_best(
+                db_api, clusters, all_edges, predictions, cfg.mutual_best.threshold, cfg.mutual_best.rounds)
+        clusters_df = _to_spark(spark, backend, clusters).select("unique_id", "cluster_id")
     edges_df = _to_spark(spark, backend, all_edges)
     if edges_df is None:
         edges_df = spark.createDataFrame([], EDGE_SCHEMA)
     # materialise before the backend's tables go away (DuckDB connection closed; Spark temp views
     # dropped and uncached) and so later joins start from a short plan
-    clusters_df = clusters_df.localCheckpoint()
+    clusters_df = clusters_df.localCheckpoint() if clusters_df is not None else None
     edges_df = edges_df.localCheckpoint()
     timings["cluster_s"] = time.perf_counter() - t1
 
@@ -273,8 +264,8 @@ def link_records(
     if backend == "spark":
         linker.table_management.delete_tables_created_by_splink_from_db()
     timings["total_s"] = time.perf_counter() - t0
-    log.info("linkage (%s): %d pairs scored, timings %s", backend, n_scored,
-             {k: round(v, 1) for k, v in timings.items()})
+    log.info("linkage (%s%s): %d pairs scored, timings %s", backend, ", new records only" if new_only else "",
+             n_scored, {k: round(v, 1) for k, v in timings.items()})
     return LinkOutput(clusters_df, edges_df, model, trained_model is None, blocking, n_scored, timings, charts)
 
 
