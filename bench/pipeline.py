@@ -253,10 +253,11 @@ print("floor rows", rows)
 """
 
 
-def add_new_day(raw: Path, share: float = 0.01, n_sources: int = 5) -> dict[str, int]:
+def add_new_day(raw: Path, share: float = 0.01, n_sources: int = 5, day: int = 2) -> dict[str, int]:
     """Tomorrow's extracts: for the first ``n_sources`` single-key CSV sources, a new file holding
-    ``share`` of their rows as NEW records (key suffixed '-D2', everything else as sent), so every
-    layer has real new work: new bronze rows, new silver records, people to link."""
+    ``share`` of their rows as NEW records (key suffixed '-D<day>', everything else as sent), so every
+    layer has real new work: new bronze rows, new silver records, people to link. Drawn from the
+    generator's files, never from an earlier day's, so day 3 is as big as day 2."""
     import csv
 
     from thinkfamily.sources import load_sources
@@ -269,7 +270,7 @@ def add_new_day(raw: Path, share: float = 0.01, n_sources: int = 5) -> dict[str,
             continue
         opts = src.options
         enc, delim = opts.encoding or "utf-8", opts.delimiter or ","
-        files = sorted((raw / src.name).glob("*.csv"))
+        files = sorted(f for f in (raw / src.name).glob("*.csv") if "_day" not in f.stem)
         if not files:
             continue
         with files[-1].open(encoding=enc, newline="") as fh:
@@ -280,8 +281,10 @@ def add_new_day(raw: Path, share: float = 0.01, n_sources: int = 5) -> dict[str,
         if not pick:
             continue
         for r in pick:
-            r[key] = f"{r[key]}-D2"
-        out = raw / src.name / f"{files[-1].stem}_day2.csv"
+            r[key] = f"{r[key]}-D{day}"
+        out = raw / src.name / f"{files[-1].stem}_day{day}.csv"
+        if out.exists():
+            raise SystemExit(f"{out} exists: day {day} was added already (use --day {day + 1})")
         with out.open("w", encoding=enc, newline="") as fh:
             csv.writer(fh, delimiter=delim, lineterminator="\n").writerows([header, *pick])
         added[src.name] = len(pick)
@@ -385,14 +388,18 @@ def _save(result: dict) -> None:
     (out_dir / f"{result['label']}.json").write_text(json.dumps(result, indent=2))
 
 
-def _incremental_day(result: dict, label: str, work: Path, tf: str, env_dq: Path, env_vars: dict, run_all: dict) -> None:
-    """Tomorrow on the same lake: ~1% new rows in 5 sources, then the nightly `run all`."""
-    result["incremental"] = {"rows_added": add_new_day(work / "raw")}
-    print(f"[{label}] incremental day: {result['incremental']['rows_added']} -> run all", flush=True)
-    inc = measured([tf, "--env", str(env_dq), "run", "all"], env_vars, work / "pipeline-incremental.log")
+def _incremental_day(result: dict, label: str, work: Path, tf: str, env_dq: Path, env_vars: dict, run_all: dict,
+                     day: int = 2) -> None:
+    """Tomorrow on the same lake: ~1% new rows in 5 sources, then the nightly `run all`.
+    Results under "incremental" (day 2) or "incremental_day<N>"."""
+    key = "incremental" if day == 2 else f"incremental_day{day}"
+    result[key] = {"rows_added": add_new_day(work / "raw", day=day)}
+    print(f"[{label}] incremental day {day}: {result[key]['rows_added']} -> run all", flush=True)
+    log_name = "pipeline-incremental.log" if day == 2 else f"pipeline-incremental-day{day}.log"
+    inc = measured([tf, "--env", str(env_dq), "run", "all"], env_vars, work / log_name)
     # both process walls include one Spark start; the full run's training is not part of a night
     full_nightly = run_all["wall_s"] - result["stages"].get("train", {}).get("wall_s", 0)
-    result["incremental"].update({
+    result[key].update({
         "stages": {k: _plain(v) for k, v in inc["stages"].items()}, "wall_s": inc["wall_s"],
         "full_nightly_wall_s": round(full_nightly, 1),
         "share_of_full": round(inc["wall_s"] / full_nightly, 3) if full_nightly else None,
@@ -433,6 +440,8 @@ def main() -> int:
     parser.add_argument("--no-peer", action="store_true", help="skip the bare Splink DuckDB peer")
     parser.add_argument("--incremental-only", action="store_true",
                         help="only the incremental day, on the lake a --keep run left (adds to its results)")
+    parser.add_argument("--day", type=int, default=2, help="with --incremental-only: which day to add (3, 4, ... "
+                        "for a lake that already has day 2)")
     parser.add_argument("--label", default=None, help="results name [scale or families]")
     parser.add_argument("--driver-memory", default=None, help="Spark driver heap, e.g. 4g [conf/local.yaml]")
     parser.add_argument("--duckdb-memory", default=None, help="DuckDB memory_limit for linkage, e.g. 2GB [conf/local.yaml]")
@@ -448,9 +457,10 @@ def main() -> int:
         env_vars = {**os.environ, "PYTHONUNBUFFERED": "1", "THINKFAMILY_HOME": str(ROOT), "THINKFAMILY_PSEUDO_KEY":
                     os.environ.get("THINKFAMILY_PSEUDO_KEY", "bench-only-key-not-secret")}
         _incremental_day(result, label, work, str(BIN / "thinkfamily"), work / "env-dq.yaml", env_vars,
-                         {"wall_s": result["pipeline_wall_s"]})
+                         {"wall_s": result["pipeline_wall_s"]}, day=args.day)
         _save(result)
-        print(json.dumps({k: v for k, v in result["incremental"].items() if k != "stages"}))
+        key = "incremental" if args.day == 2 else f"incremental_day{args.day}"
+        print(json.dumps({k: v for k, v in result[key].items() if k != "stages"}))
         return 0
     result = run(label, args.scale, args.families, args.seed, args.gx_off, args.keep,
                  incremental=not args.no_incremental, peer=not args.no_peer)

@@ -156,8 +156,9 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
     # stable person ids against the previous run
     prev, prev_version = _previous(spark, env, "person_link", "record_id", "person_id")
     known = _known_ids(spark, env, "person_id_history", prev)
-    plan = incremental_plan(spark, env, cfg, records, model_version, full)
-    log.info("linkage mode: %s (%s)", "incremental" if plan.decision.incremental else "full", plan.decision.reason)
+    plan = incremental_plan(spark, env, cfg, records, input_version, model_version, full)
+    log.info("linkage mode: %s (%s; changes found by %s)", "incremental" if plan.decision.incremental else "full",
+             plan.decision.reason, plan.changes_from or "no comparison")
     if plan.decision.incremental:
         out, links, changes, revisited = _link_incremental(spark, env, cfg, records, relationship, plan, backend,
                                                            trained, known, str(prev_version), run_at, with_report,
@@ -217,6 +218,7 @@ def run(spark: SparkSession, env: EnvConfig, retrain: bool = False, backend: str
     summary["clusters_split_on_conflicting_ids"] = n_split
     summary["mode"] = "incremental" if plan.decision.incremental else "full"
     summary["mode_reason"] = plan.decision.reason
+    summary["changes_from"] = plan.changes_from
     summary["new_records"] = plan.decision.new_records if plan.decision.incremental else summary["records"]
     record_run(spark, env, cfg, summary, run_at, input_version, plan.relationship_version)
     if with_report:
@@ -241,6 +243,7 @@ class Plan:
     changes: DataFrame | None = None  # (record_id, change) of the new records
     new_relationships: DataFrame | None = None
     previous_links: DataFrame | None = None
+    changes_from: str | None = None  # "change feed" or "version comparison": how new records were found
 
 
 def record_run(spark: SparkSession, env: EnvConfig, cfg: LinkageConfig, summary: dict[str, Any], run_at: dt.datetime,
@@ -254,68 +257,105 @@ def record_run(spark: SparkSession, env: EnvConfig, cfg: LinkageConfig, summary:
 
 
 def incremental_plan(spark: SparkSession, env: EnvConfig, cfg: LinkageConfig, records: DataFrame,
-                     model_version: str | None, full: bool) -> Plan:
+                     input_version: int, model_version: str | None, full: bool) -> Plan:
     """Whether this run can build on the last one (see IncrementalSettings), and what is new."""
-    def no(reason: str) -> Plan:
-        return Plan(inc.Decision(False, reason))
-
     rel_path = env.table("silver", "relationship")
     rel_version = lake.version(spark, rel_path)
     if full:
-        return dataclasses.replace(no("--full asked for"), relationship_version=rel_version)
-    if not cfg.incremental.enabled:
-        return dataclasses.replace(no("incremental.enabled is false"), relationship_version=rel_version)
-    plan = _plan_against_last_run(spark, env, cfg, records, model_version, rel_path, rel_version)
+        plan = _no("--full asked for")
+    elif not cfg.incremental.enabled:
+        plan = _no("incremental.enabled is false")
+    else:
+        plan = _plan_against_last_run(spark, env, cfg, records, input_version, model_version, rel_path, rel_version)
     return dataclasses.replace(plan, relationship_version=rel_version)
 
 
-def _plan_against_last_run(spark, env, cfg, records, model_version, rel_path, rel_version) -> Plan:
-    def no(reason: str) -> Plan:
-        return Plan(inc.Decision(False, reason))
+def _no(reason: str) -> Plan:
+    return Plan(inc.Decision(False, reason))
 
+
+def _plan_against_last_run(spark, env, cfg, records, input_version, model_version, rel_path, rel_version) -> Plan:
     if model_version is None:
-        return no("a linkage model is trained in this run")
+        return _no("a linkage model is trained in this run")
     if cfg.mutual_best.threshold is not None:
-        return no("mutual_best merges are on: they weigh every cluster's partners")
+        return _no("mutual_best merges are on: they weigh every cluster's partners")
     runs_path = env.table("silver", RUN_TABLE)
     if not lake.exists(spark, runs_path):
-        return no("no previous link run recorded")
+        return _no("no previous link run recorded")
     last = lake.read(spark, runs_path).orderBy(F.desc("run_at"), F.desc("person_link_version")).first()
     if last["model_version"] != model_version:
-        return no(f"the saved model is {model_version}; the last run used {last['model_version']}")
+        return _no(f"the saved model is {model_version}; the last run used {last['model_version']}")
     if last["clustering_fingerprint"] != cfg.clustering_fingerprint():
-        return no("conf/linkage.yaml changed since the last run")
+        return _no("conf/linkage.yaml changed since the last run")
     outputs = (lake.version(spark, env.table("silver", "person_link")),
                lake.version(spark, env.table("silver", "family_member")))
     if outputs != (last["person_link_version"], last["family_member_version"]):
-        return no("silver/person_link or family_member changed since the last run finished (an erasure, or a run "
+        return _no("silver/person_link or family_member changed since the last run finished (an erasure, or a run "
                   "that stopped part-way)")
-    try:
-        before = lake.read(spark, env.table("silver", INPUT), version=last["input_version"]).localCheckpoint()
-        rel_before = (lake.read(spark, rel_path, version=last["relationship_version"]).localCheckpoint()
-                      if last["relationship_version"] is not None else None)
-    except Exception as exc:  # vacuumed or otherwise unreadable: relink from scratch
-        return no(f"the last run's input versions cannot be read ({type(exc).__name__})")
-    changes = inc.record_changes(records, before, REQUIRED).localCheckpoint()
+    changes = _changes_since(spark, env.table("silver", INPUT), last["input_version"], input_version, ["record_id"],
+                             REQUIRED)
+    unreadable = "the last run's input versions cannot be read ({})"
+    changes_from = "change feed" if changes is not None else "version comparison"
+    if changes is None:  # no change feed for the whole range (an older lake): compare the two versions
+        try:
+            before = lake.read(spark, env.table("silver", INPUT), version=last["input_version"]).localCheckpoint()
+        except Exception as exc:  # vacuumed or otherwise unreadable: relink from scratch
+            return _no(unreadable.format(type(exc).__name__))
+        changes = inc.record_changes(records, before, REQUIRED).localCheckpoint()
     counts = {r["change"]: r["count"] for r in changes.groupBy("change").count().collect()}
     decision = inc.decide(counts, records.count(), cfg.incremental.max_new_fraction)
     if not decision.incremental:
-        return Plan(decision)
-    cols = ["from_record_id", "to_record_id", "relationship", "valid_date"]
-    rel_now = (lake.read(spark, rel_path, version=rel_version).select(*cols) if rel_version is not None
-               else spark.createDataFrame([], "from_record_id string, to_record_id string, relationship string, "
-                                              "valid_date date"))
-    if rel_before is not None:
-        gone = rel_before.select(*cols).subtract(rel_now).limit(1).count()
-        if gone:
-            return no("relationships linked by the last run have changed or gone")
-        new_rels = rel_now.subtract(rel_before.select(*cols)).localCheckpoint()
-    else:
-        new_rels = rel_now
+        return Plan(decision, changes_from=changes_from)
+    try:
+        new_rels = _new_relationships(spark, rel_path, last["relationship_version"], rel_version)
+    except Exception as exc:
+        return _no(unreadable.format(type(exc).__name__))
+    if new_rels is None:
+        return _no("relationships linked by the last run have changed or gone")
     previous_links = lake.read(spark, env.table("silver", "person_link"),
                                version=last["person_link_version"]).localCheckpoint()
-    return Plan(decision, changes=changes.where(F.col("change") == "new"), new_relationships=new_rels,
-                previous_links=previous_links)
+    return Plan(decision, changes=changes.where(F.col("change") == "new").select("record_id", "change"),
+                new_relationships=new_rels, previous_links=previous_links, changes_from=changes_from)
+
+
+REL_KEYS = ["from_record_id", "to_record_id", "relationship"]
+REL_COLUMNS = [*REL_KEYS, "valid_date"]
+
+
+def _changes_since(spark: SparkSession, path: str, since: int, now: int, keys: list[str],
+                   columns: list[str]) -> DataFrame | None:
+    """Rows new, changed or removed between versions ``since`` and ``now`` of a table, read from
+    its change feed (inc.net_changes): the cost follows the day's changes, not the table. None
+    when the feed does not cover the range (switched on after ``since``, or vacuumed)."""
+    if now <= since:
+        return lake.read(spark, path, version=now).select(
+            *keys, F.lit(None).cast("string").alias("change"), *[c for c in columns if c not in keys]).limit(0)
+    try:
+        return inc.net_changes(lake.changes(spark, path, since + 1, now), keys, columns).localCheckpoint()
+    except Exception as exc:  # AnalysisException (feed off for part of the range) or files gone
+        log.info("linkage: %s has no change feed from version %d (%s); comparing versions instead", path.rsplit("/", 1)[-1],
+                 since + 1, type(exc).__name__)
+        return None
+
+
+def _new_relationships(spark: SparkSession, rel_path: str, then: int | None, now: int | None) -> DataFrame | None:
+    """The relationships added since the last run (REL_COLUMNS), or None when one it linked
+    with has changed or gone (the incremental run cannot undo its effect)."""
+    if now is None:
+        return spark.createDataFrame([], "from_record_id string, to_record_id string, relationship string, "
+                                         "valid_date date")
+    rel_now = lake.read(spark, rel_path, version=now).select(*REL_COLUMNS)
+    if then is None:
+        return rel_now
+    changed = _changes_since(spark, rel_path, then, now, REL_KEYS, REL_COLUMNS)
+    if changed is not None:
+        if changed.where(F.col("change") != "new").limit(1).count():
+            return None
+        return changed.select(*REL_COLUMNS)
+    rel_before = lake.read(spark, rel_path, version=then).select(*REL_COLUMNS).localCheckpoint()
+    if rel_before.subtract(rel_now).limit(1).count():
+        return None
+    return rel_now.subtract(rel_before).localCheckpoint()
 
 
 def _link_incremental(spark, env, cfg, records, relationship, plan: Plan, backend, trained, known, salt, run_at,

@@ -143,11 +143,18 @@ def prepared_bronze(src: SourceSchema) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
-def _merge_if_any(df: DataFrame, n: int, path: str, keys: list[str]) -> bool:
-    """One MERGE commit; a table is created (possibly empty) on first sight, never touched for no rows."""
-    if n == 0 and lake.exists(df.sparkSession, path):
+def _merge_if_any(df: DataFrame, n: int, path: str, keys: list[str], change_feed: bool = False) -> bool:
+    """One MERGE commit; a table is created (possibly empty) on first sight, never touched for no rows.
+    ``change_feed``: the table records its row changes (before this merge when it exists already),
+    so the link stage reads only what changed since its last run (docs/linkage.md §7)."""
+    spark = df.sparkSession
+    if change_feed:
+        lake.ensure_change_feed(spark, path)
+    if n == 0 and lake.exists(spark, path):
         return False
     lake.merge(df, path, keys)
+    if change_feed:
+        lake.ensure_change_feed(spark, path)
     return True
 
 
@@ -253,13 +260,13 @@ def run(spark: SparkSession, env: EnvConfig, sources: list[str] | None = None,
         n_rel = rel.count()
         q = keep(quarantine)
         n_q = q.count()
-        _merge_if_any(persons, n_persons, ident_path, mapping.KEYS["person_record_identifiable"])
+        _merge_if_any(persons, n_persons, ident_path, mapping.KEYS["person_record_identifiable"], change_feed=True)
         token = lambda col, purpose: hmac_token(col, key, purpose)
         _merge_if_any(persons.transform(mapping.pseudonymised_persons(token)), n_persons,
                       env.table(LAYER, "person_record"), mapping.KEYS["person_record"])
         faults.point("silver.after_person_record")
         _merge_if_any(events, n_events, env.table(LAYER, "event"), mapping.KEYS["event"])
-        _merge_if_any(rel, n_rel, env.table(LAYER, "relationship"), mapping.KEYS["relationship"])
+        _merge_if_any(rel, n_rel, env.table(LAYER, "relationship"), mapping.KEYS["relationship"], change_feed=True)
         if n_q:
             _replace_batches(q, env.table(LAYER, QUARANTINE), [b for _, bs in todo for b in bs])
         now = datetime.now(UTC)

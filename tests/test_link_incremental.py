@@ -26,6 +26,24 @@ def test_record_changes_names_new_changed_and_removed_records(spark):
     assert_df_equality(got, want, ignore_nullable=True)
 
 
+def test_net_changes_reads_a_change_feed_as_new_changed_and_removed(spark):
+    """One row per (key, event) as Delta's change feed gives it; versions 3..5."""
+    feed = spark.createDataFrame([
+        ("new", "x", "insert", 3),
+        ("upd", "a", "update_preimage", 3), ("upd", "b", "update_postimage", 3),
+        ("back", "a", "update_preimage", 3), ("back", "b", "update_postimage", 3),   # changed, then back
+        ("back", "b", "update_preimage", 4), ("back", "a", "update_postimage", 4),
+        ("gone", "a", "delete", 4),
+        ("flash", "a", "insert", 4), ("flash", "a", "delete", 5),                     # came and went
+        ("same", "a", "delete", 5), ("same", "a", "insert", 5),                       # an overwrite's remove + add
+        ("moved", "a", "delete", 5), ("moved", "c", "insert", 5),
+    ], "record_id string, v string, _change_type string, _commit_version long")
+    got = inc.net_changes(feed, ["record_id"], ["record_id", "v"]).orderBy("record_id")
+    want = spark.createDataFrame([("gone", "removed", None), ("moved", "changed", "c"), ("new", "new", "x"),
+                                  ("upd", "changed", "b")], "record_id string, change string, v string")
+    assert_df_equality(got, want, ignore_nullable=True)
+
+
 @pytest.mark.parametrize("counts, incremental, reason", [
     ({"new": 3}, True, "3 new record(s) of 100"),
     ({}, True, "0 new record(s) of 100"),
@@ -134,6 +152,8 @@ def days(spark, env):
     _write(spark, inc_env, day1)
     s1 = run(spark, inc_env, with_report=False)
     links1 = _links(spark, inc_env)
+    for table in ("person_record_identifiable", "relationship"):  # as the silver job leaves them
+        lake.ensure_change_feed(spark, inc_env.table("silver", table))
     _write(spark, inc_env, day2)
     s2 = run(spark, inc_env, with_report=False)
     # the same day 2 relinked from scratch, on a lake that never saw day 1
@@ -152,6 +172,7 @@ def test_day1_is_full_and_day2_is_incremental(days):
     assert days["s1"]["mode"] == "full" and days["s1"]["mode_reason"] == "a linkage model is trained in this run"
     assert days["s_full"]["mode_reason"] == "no previous link run recorded"
     assert days["s2"]["mode"] == "incremental", days["s2"]["mode_reason"]
+    assert days["s2"]["changes_from"] == "change feed"
     assert days["s2"]["mode_reason"] == f"{len(days['new'])} new record(s) of {len(days['day2'])}"
     assert days["s2"]["new_records"] == len(days["new"])
     # only pairs with a new side were scored
@@ -207,8 +228,9 @@ def _plan(spark, env, full=False):
     from jobs.link import incremental_plan, read_records
     from thinkfamily.linkage import model as model_store
 
-    records, _ = read_records(spark, env)
-    return incremental_plan(spark, env, load_linkage_config(env.root), records, model_store.latest(env)[0], full)
+    records, version = read_records(spark, env)
+    return incremental_plan(spark, env, load_linkage_config(env.root), records, version, model_store.latest(env)[0],
+                            full)
 
 
 def test_a_changed_record_or_replaced_outputs_or_full_flag_mean_a_full_run(spark, days):
@@ -221,7 +243,16 @@ def test_a_changed_record_or_replaced_outputs_or_full_flag_mean_a_full_run(spark
     changed = [dict(r) for r in days["day2"]]
     changed[3]["postcode"] = "BS99 9ZZ"
     _write(spark, env, changed)
-    assert _plan(spark, env).decision.reason == "1 record(s) changed and 0 removed since the last link run"
+    plan = _plan(spark, env)
+    assert plan.decision.reason == "1 record(s) changed and 0 removed since the last link run"
+    assert plan.changes_from == "change feed"
+    # the same change on a table that stopped recording its changes: found by comparing versions
+    spark.sql(f"ALTER TABLE delta.`{env.table('silver', 'person_record_identifiable')}` "
+              "SET TBLPROPERTIES (delta.enableChangeDataFeed = false)")
+    _write(spark, env, [dict(r, postcode="BS99 9ZZ") if i == 3 else r for i, r in enumerate(days["day2"])])
+    plan = _plan(spark, env)
+    assert plan.decision.reason == "1 record(s) changed and 0 removed since the last link run"
+    assert plan.changes_from == "version comparison"
     _write(spark, env, days["day2"])
     links = lake.read(spark, env.table("silver", "person_link"))
     lake.overwrite(links.limit(5).localCheckpoint(), env.table("silver", "person_link"))

@@ -43,6 +43,41 @@ def record_changes(current: DataFrame, previous: DataFrame, columns: list[str]) 
     return both.select("record_id", change.alias("change")).where(F.col("change").isNotNull())
 
 
+_BEFORE_RANK = {"delete": 0, "update_preimage": 0, "insert": 1, "update_postimage": 1}
+
+
+def net_changes(feed: DataFrame, keys: list[str], columns: list[str]) -> DataFrame:
+    """What ``record_changes`` gives, from a Delta change feed over the versions in between
+    instead of a comparison of two whole versions: the cost follows the changes, not the table.
+
+    A key's first event in the range tells whether it existed before (a delete or pre-image,
+    holding the old values); its last whether it exists now (an insert or post-image). Within
+    one commit removals come before additions (an overwrite removes and re-adds a row in one
+    version). Returns (``keys``, change, the other ``columns`` as they are now) for new, changed
+    and removed keys, compared by a hash of ``columns``; a row updated back to what it was is unchanged."""
+    from pyspark.sql import Window
+
+    values = [c for c in columns if c not in keys]
+    rank = F.create_map(*[x for k, v in _BEFORE_RANK.items() for x in (F.lit(k), F.lit(v))])[F.col("_change_type")]
+    events = feed.where(F.col("_change_type").isin(*_BEFORE_RANK)).select(
+        *keys, *values, F.col("_commit_version").alias("_v"), rank.alias("_r"),
+        F.xxhash64(*[F.col(c) for c in columns]).alias("_h"))
+    order = [F.col("_v"), F.col("_r")]
+    w = Window.partitionBy(*keys)
+    ranked = events.select("*", F.row_number().over(w.orderBy(*order)).alias("_first"),
+                           F.row_number().over(w.orderBy(*[c.desc() for c in order])).alias("_last"))
+    then = (F.col("_first") == 1) & (F.col("_r") == 0)  # the first event shows the row as it was
+    now = (F.col("_last") == 1) & (F.col("_r") == 1)    # the last event shows the row as it is
+    ends = ranked.where((F.col("_first") == 1) | (F.col("_last") == 1)).groupBy(*keys).agg(
+        F.max(F.when(then, F.col("_h"))).alias("_h_then"), F.max(then).alias("_was"),
+        F.max(F.when(now, F.col("_h"))).alias("_h_now"), F.max(now).alias("_is"),
+        *[F.first(F.when(now, F.struct(F.col(c))), ignorenulls=True).getField(c).alias(c) for c in values])
+    change = (F.when(~F.col("_was") & F.col("_is"), F.lit("new"))
+              .when(F.col("_was") & ~F.col("_is"), F.lit("removed"))
+              .when(F.col("_was") & F.col("_is") & (F.col("_h_then") != F.col("_h_now")), F.lit("changed")))
+    return ends.select(*keys, change.alias("change"), *values).where(F.col("change").isNotNull())
+
+
 def decide(counts: dict[str, int], records: int, max_new_fraction: float) -> Decision:
     """The decision from the change counts (``record_changes`` grouped by change)."""
     new = counts.get("new", 0)
