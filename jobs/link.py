@@ -76,7 +76,7 @@ def _known_ids(spark: SparkSession, env: EnvConfig, history: str, previous: Data
     if lake.exists(spark, path):
         hist = lake.read(spark, path)
         ids = ids.unionByName(hist.select("id")).unionByName(hist.select(F.col("related_id").alias("id")))
-    return ids.where(F.col("id").isNotNull()).distinct()
+    return ids.where(F.col("id").isNotNull())  # may repeat ids: assign_stable_ids looks up only its candidates
 
 
 def _history_rows(changes: DataFrame, run_at: dt.datetime, input_version: int) -> DataFrame:

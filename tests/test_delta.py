@@ -37,3 +37,19 @@ def test_merge_of_unchanged_rows_rewrites_nothing(spark, tmp_path):
 
 def test_version_of_missing_table_is_none(spark, tmp_path):
     assert lake.version(spark, str(tmp_path / "nope")) is None
+
+
+def test_change_feed_gives_the_rows_a_merge_changed(spark, tmp_path):
+    """silver's tables record their changes; the link stage reads what changed since its last run."""
+    from thinkfamily.linkage.incremental import net_changes
+
+    path = str(tmp_path / "t")
+    lake.overwrite(spark.createDataFrame([("1", "a"), ("2", "b"), ("3", "c")], "record_id STRING, v STRING"), path)
+    lake.ensure_change_feed(spark, path)
+    lake.ensure_change_feed(spark, path)  # idempotent: one commit the first time only
+    assert lake.version(spark, path) == 1
+    lake.merge(spark.createDataFrame([("1", "a"), ("2", "B"), ("4", "d")], "record_id STRING, v STRING"), path,
+               keys=["record_id"])
+    got = {tuple(r) for r in net_changes(lake.changes(spark, path, 2, 2), ["record_id"], ["record_id", "v"]).collect()}
+    assert got == {("2", "changed", "B"), ("4", "new", "d")}   # the unchanged row 1 is not a change
+

@@ -48,11 +48,14 @@ def assign_stable_ids(
                 F.col("kept_id").alias("related_id"), F.col("overlap").cast("long").alias("n_records"))
     )
 
-    fresh = cluster_key.join(kept, on="cluster_id", how="left_anti")
-    known = known_ids.select(F.col("id").alias("base_id")).distinct().withColumn("taken", F.lit(True))
+    fresh = cluster_key.join(kept, on="cluster_id", how="left_anti").withColumn(
+        "base_id", _hash_id(prefix, F.col("cluster_key")))
+    # look up only the candidate ids: de-duplicating every id ever issued (millions) first cost
+    # more than the rest of an incremental run's re-identification
+    taken = (known_ids.select(F.col("id").alias("base_id")).join(fresh.select("base_id"), "base_id", "left_semi")
+             .distinct().withColumn("taken", F.lit(True)))
     fresh = (
-        fresh.withColumn("base_id", _hash_id(prefix, F.col("cluster_key")))
-        .join(known, on="base_id", how="left")
+        fresh.join(taken, on="base_id", how="left")
         .select(
             "cluster_id",
             F.when(F.col("taken"), _hash_id(prefix, F.concat_ws("@", F.col("cluster_key"), F.lit(salt))))
