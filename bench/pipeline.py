@@ -388,11 +388,15 @@ def _save(result: dict) -> None:
     (out_dir / f"{result['label']}.json").write_text(json.dumps(result, indent=2))
 
 
+def _day_key(day: int) -> str:
+    return "incremental" if day == 2 else f"incremental_day{day}"
+
+
 def _incremental_day(result: dict, label: str, work: Path, tf: str, env_dq: Path, env_vars: dict, run_all: dict,
                      day: int = 2) -> None:
     """Tomorrow on the same lake: ~1% new rows in 5 sources, then the nightly `run all`.
     Results under "incremental" (day 2) or "incremental_day<N>"."""
-    key = "incremental" if day == 2 else f"incremental_day{day}"
+    key = _day_key(day)
     result[key] = {"rows_added": add_new_day(work / "raw", day=day)}
     print(f"[{label}] incremental day {day}: {result[key]['rows_added']} -> run all", flush=True)
     log_name = "pipeline-incremental.log" if day == 2 else f"pipeline-incremental-day{day}.log"
@@ -459,8 +463,7 @@ def main() -> int:
         _incremental_day(result, label, work, str(BIN / "thinkfamily"), work / "env-dq.yaml", env_vars,
                          {"wall_s": result["pipeline_wall_s"]}, day=args.day)
         _save(result)
-        key = "incremental" if args.day == 2 else f"incremental_day{args.day}"
-        print(json.dumps({k: v for k, v in result[key].items() if k != "stages"}))
+        print(json.dumps({k: v for k, v in result[_day_key(args.day)].items() if k != "stages"}))
         return 0
     result = run(label, args.scale, args.families, args.seed, args.gx_off, args.keep,
                  incremental=not args.no_incremental, peer=not args.no_peer)

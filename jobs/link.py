@@ -102,11 +102,16 @@ def _model(env: EnvConfig, cfg: LinkageConfig, retrain: bool) -> tuple[str | Non
     return version, model
 
 
+REL_KEYS = ["from_record_id", "to_record_id", "relationship"]
+REL_COLUMNS = [*REL_KEYS, "valid_date"]
+NO_RELATIONSHIPS = "from_record_id string, to_record_id string, relationship string, valid_date date"
+
+
 def _relationships(spark: SparkSession, env: EnvConfig) -> DataFrame:
     path = env.table("silver", "relationship")
     if lake.exists(spark, path):
-        return lake.read(spark, path).select("from_record_id", "to_record_id", "relationship", "valid_date")
-    return spark.createDataFrame([], "from_record_id string, to_record_id string, relationship string, valid_date date")
+        return lake.read(spark, path).select(*REL_COLUMNS)
+    return spark.createDataFrame([], NO_RELATIONSHIPS)
 
 
 def with_shared_child_links(spark: SparkSession, out, records: DataFrame, relationship: DataFrame,
@@ -318,10 +323,6 @@ def _plan_against_last_run(spark, env, cfg, records, input_version, model_versio
                 new_relationships=new_rels, previous_links=previous_links, changes_from=changes_from)
 
 
-REL_KEYS = ["from_record_id", "to_record_id", "relationship"]
-REL_COLUMNS = [*REL_KEYS, "valid_date"]
-
-
 def _changes_since(spark: SparkSession, path: str, since: int, now: int, keys: list[str],
                    columns: list[str]) -> DataFrame | None:
     """Rows new, changed or removed between versions ``since`` and ``now`` of a table, read from
@@ -342,8 +343,7 @@ def _new_relationships(spark: SparkSession, rel_path: str, then: int | None, now
     """The relationships added since the last run (REL_COLUMNS), or None when one it linked
     with has changed or gone (the incremental run cannot undo its effect)."""
     if now is None:
-        return spark.createDataFrame([], "from_record_id string, to_record_id string, relationship string, "
-                                         "valid_date date")
+        return spark.createDataFrame([], NO_RELATIONSHIPS)
     rel_now = lake.read(spark, rel_path, version=now).select(*REL_COLUMNS)
     if then is None:
         return rel_now
