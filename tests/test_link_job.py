@@ -163,6 +163,36 @@ def test_spark_linkage_checkpoints_instead_of_growing_plans(spark, tmp_path):
             spark.sparkContext.setCheckpointDir(previous)
 
 
+HANDOVER_SCHEMA = "unique_id string, dob date, dob_year int, is_new boolean, p double"
+HANDOVER_ROWS = [("r1", dt.date(2012, 2, 29), 2012, True, 0.5), ("r2", None, None, None, None)]
+
+
+@pytest.mark.parametrize("rows", [HANDOVER_ROWS, []], ids=["rows", "empty"])
+def test_records_reach_duckdb_and_come_back_the_same_through_parquet_or_arrow(spark, tmp_path, rows):
+    """Locally the handover goes through parquet files in the spill folder (no copy in the Python
+    process); without a folder through Arrow. Both keep types and nulls; an empty frame comes back
+    as None (the caller's cue for an empty schema); closing removes the files."""
+    from chispa import assert_df_equality
+
+    from thinkfamily.linkage.engine import Handover, _db_api, _pipeline
+
+    df = spark.createDataFrame(rows, HANDOVER_SCHEMA)
+    spill = tmp_path / "spill"
+    for folder, via in ((str(spill), "parquet"), (None, "arrow")):
+        db = _db_api("duckdb", spark, ("256MB", str(spill)))
+        handover = Handover(spark, "duckdb", db, folder)
+        assert handover.via == via
+        sdf = handover.to_backend(df, "tf_records")
+        copied = db.sql_pipeline_to_splink_dataframe(_pipeline([sdf], f"select * from {sdf.templated_name}", "tf_copy"))
+        back = handover.to_spark(copied)
+        if rows:
+            assert_df_equality(back.select(*df.columns), df, ignore_nullable=True, ignore_row_order=True)
+        else:
+            assert back is None
+        handover.close()
+        assert not any(spill.glob("handover-*"))
+
+
 # Strong clusters A={1,2}, B={3}, C={4}, D={5}, E={6}. Weak pairs: 1-3 0.97 (A-B), 3-4 0.98 (B-C),
 # 2-5 0.96 and 1-5 0.93 (A-D, best 0.96), 6-4 0.90 (E-C). Round 1: B and C are each other's best -> BC;
 # A's best is B but B's is C, D's best is A but A's is B: no more. Round 2: A-BC (0.97) is mutual.

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,21 +45,26 @@ class LinkOutput:
     charts: dict[str, str] = field(default_factory=dict)  # name -> standalone HTML
 
 
-def _db_api(backend: Backend, spark: SparkSession, duckdb_memory: tuple[str, str] | None = None):
+def _duckdb_connection(duckdb_memory: tuple[str, str] | None):
     """``duckdb_memory`` = (memory_limit, temp_directory): DuckDB shares the machine with the Spark
     driver, so it is capped and spills to disk rather than growing to its default 80% of RAM."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    if duckdb_memory is not None:
+        limit, tmp = duckdb_memory
+        Path(tmp).mkdir(parents=True, exist_ok=True)  # DuckDB creates one level only, and only when it spills
+        con.execute(f"SET memory_limit = '{limit}'")
+        con.execute(f"SET temp_directory = '{tmp}'")
+        con.execute("SET preserve_insertion_order = false")  # lets large results stream and spill
+    return con
+
+
+def _db_api(backend: Backend, spark: SparkSession, duckdb_memory: tuple[str, str] | None = None):
     if backend == "duckdb":
-        import duckdb
         from splink import DuckDBAPI
 
-        con = duckdb.connect(":memory:")
-        if duckdb_memory is not None:
-            limit, tmp = duckdb_memory
-            Path(tmp).mkdir(parents=True, exist_ok=True)  # DuckDB creates one level only, and only when it spills
-            con.execute(f"SET memory_limit = '{limit}'")
-            con.execute(f"SET temp_directory = '{tmp}'")
-            con.execute("SET preserve_insertion_order = false")  # lets large results stream and spill
-        return DuckDBAPI(connection=con)
+        return DuckDBAPI(connection=_duckdb_connection(duckdb_memory))
     from splink import SparkAPI
 
     # Splink's connected components iterates; "persist" keeps every iteration's plan in the next
@@ -69,21 +76,50 @@ def _db_api(backend: Backend, spark: SparkSession, duckdb_memory: tuple[str, str
     return SparkAPI(spark_session=spark, break_lineage_method=method)
 
 
-def _register(db_api, backend: Backend, df: DataFrame, name: str):
-    """Spark -> backend. DuckDB receives Arrow (no pandas round trip, no row-by-row copy)."""
-    if backend == "duckdb":
-        return db_api.register(df.toArrow(), table_name=name)
-    # a temp view outlives the run: a second link run in one session (an erasure's relink, a
-    # full run then an incremental one) found the last run's and Splink refused to register
-    df.sparkSession.catalog.dropTempView(name)
-    return db_api.register(df, table_name=name)
+class Handover:
+    """Moves frames between Spark and the Splink backend.
 
+    DuckDB on a local Spark with a local spill folder: through parquet files in that folder, so
+    neither process holds the other's copy (handing 2M records over as Arrow collected them through
+    the Spark driver into the Python process, next to DuckDB's own copy). A cluster's executors
+    cannot write the driver's disk, so there (or with no folder) frames go over as Arrow. The Spark
+    backend needs no handover: Splink works on the DataFrames themselves."""
 
-def _to_spark(spark: SparkSession, backend: Backend, sdf) -> DataFrame:
-    if backend == "duckdb":
-        table = sdf.as_pyarrow_table()
-        return spark.createDataFrame(table) if table.num_rows else None
-    return sdf.as_spark_dataframe()
+    def __init__(self, spark: SparkSession, backend: Backend, db_api, folder: str | None):
+        local = spark.sparkContext.master.startswith("local") and folder is not None and "://" not in folder
+        self.spark, self.backend, self.db_api = spark, backend, db_api
+        self.folder = Path(folder) / f"handover-{uuid.uuid4().hex[:12]}" if backend == "duckdb" and local else None
+        self.via = "parquet" if self.folder else ("arrow" if backend == "duckdb" else "spark")
+
+    def to_backend(self, df: DataFrame, name: str):
+        if self.via == "parquet":
+            path = self.folder / name
+            df.write.parquet(str(path))
+            self.db_api.duckdb_con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}/*.parquet')")
+            return self.db_api.register(name, table_name=name)
+        if self.via == "arrow":
+            return self.db_api.register(df.toArrow(), table_name=name)
+        # a temp view outlives the run: a second link run in one session (an erasure's relink, a
+        # full run then an incremental one) found the last run's and Splink refused to register
+        df.sparkSession.catalog.dropTempView(name)
+        return self.db_api.register(df, table_name=name)
+
+    def to_spark(self, sdf) -> DataFrame | None:
+        """None for an empty result. Read back lazily: the caller materialises it (localCheckpoint)
+        before ``close`` removes the files."""
+        if self.via == "parquet":
+            path = self.folder / f"out_{sdf.physical_name}.parquet"
+            self.db_api.duckdb_con.execute(f"COPY (SELECT * FROM {sdf.physical_name}) TO '{path}' (FORMAT parquet)")
+            df = self.spark.read.parquet(str(path))
+            return df if not df.isEmpty() else None
+        if self.via == "arrow":
+            table = sdf.as_pyarrow_table()
+            return self.spark.createDataFrame(table) if table.num_rows else None
+        return sdf.as_spark_dataframe()
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def measure_blocking(linker, cfg: LinkageConfig) -> list[dict[str, Any]]:
@@ -199,74 +235,78 @@ def link_records(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     db_api = _db_api(backend, spark, duckdb_memory)
-    dialect = "duckdb" if backend == "duckdb" else "spark"
-    settings = settings_dict(cfg, dialect)
-    if trained_model is not None:
-        settings = apply_trained(settings, trained_model)
-    if new_only:
+    handover = Handover(spark, backend, db_api, duckdb_memory[1] if duckdb_memory else None)
+    try:
+        dialect = "duckdb" if backend == "duckdb" else "spark"
+        settings = settings_dict(cfg, dialect)
+        if trained_model is not None:
+            settings = apply_trained(settings, trained_model)
+        if new_only:
+            if trained_model is None:
+                raise ValueError("new_only scoring needs a trained model")
+            settings = new_pairs_only(settings)
+        input_sdf = handover.to_backend(records, "tf_linkage_records")
+        linker = Linker(input_sdf, settings, log_level=logging.WARNING)
+        timings["register_s"] = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        # an incremental run's rules are the full run's, restricted: their sizes were measured then
+        blocking = [] if new_only else measure_blocking(linker, cfg)
+        timings["blocking_analysis_s"] = time.perf_counter() - t1
+
+        t1 = time.perf_counter()
         if trained_model is None:
-            raise ValueError("new_only scoring needs a trained model")
-        settings = new_pairs_only(settings)
-    input_sdf = _register(db_api, backend, records, "tf_linkage_records")
-    linker = Linker(input_sdf, settings, log_level=logging.WARNING)
-    timings["register_s"] = time.perf_counter() - t0
+            train(linker, cfg, input_sdf.physical_name)
+        timings["training_s"] = time.perf_counter() - t1
+        model = linker.misc.save_model_to_json()
 
-    t1 = time.perf_counter()
-    # an incremental run's rules are the full run's, restricted: their sizes were measured then
-    blocking = [] if new_only else measure_blocking(linker, cfg)
-    timings["blocking_analysis_s"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        predictions = linker.inference.predict(threshold_match_probability=cfg.predict_threshold, warning_mode="never")
+        n_scored = int(linker.misc.query_sql(f"select count(*) as n from {predictions.physical_name}", output_type="pandas")["n"][0])
+        timings["predict_s"] = time.perf_counter() - t1
 
-    t1 = time.perf_counter()
-    if trained_model is None:
-        train(linker, cfg, input_sdf.physical_name)
-    timings["training_s"] = time.perf_counter() - t1
-    model = linker.misc.save_model_to_json()
-
-    t1 = time.perf_counter()
-    predictions = linker.inference.predict(threshold_match_probability=cfg.predict_threshold, warning_mode="never")
-    n_scored = int(linker.misc.query_sql(f"select count(*) as n from {predictions.physical_name}", output_type="pandas")["n"][0])
-    timings["predict_s"] = time.perf_counter() - t1
-
-    t1 = time.perf_counter()
-    thr = cfg.link_threshold
-    prob_edges_sql = (
-        f"select unique_id_l, unique_id_r, match_probability, cast(null as string) as identifier "
-        f"from {predictions.physical_name} where match_probability >= {thr}"
-    ) if backend == "spark" else (
-        f"select unique_id_l, unique_id_r, match_probability, cast(null as varchar) as identifier "
-        f"from {predictions.physical_name} where match_probability >= {thr}"
-    )
-    prob_edges = linker.misc.query_sql(prob_edges_sql, output_type="splink_df")
-    det = det_edges.select("unique_id_l", "unique_id_r", F.lit(1.0).alias("match_probability"), "identifier")
-    det_sdf = _register(db_api, backend, det, "tf_linkage_det_edges")
-    all_edges = db_api.sql_pipeline_to_splink_dataframe(_union_pipeline(prob_edges, det_sdf))
-    clusters_df = None  # new_only: the job places the new edges onto the previous people itself
-    if not new_only:
-        clusters = cluster_pairwise_predictions_at_threshold(
-            input_sdf, all_edges, db_api=db_api, node_id_column_name="unique_id",
-            edge_id_column_name_left="unique_id_l", edge_id_column_name_right="unique_id_r",
-            threshold_match_probability=None,
+        t1 = time.perf_counter()
+        thr = cfg.link_threshold
+        prob_edges_sql = (
+            f"select unique_id_l, unique_id_r, match_probability, cast(null as string) as identifier "
+            f"from {predictions.physical_name} where match_probability >= {thr}"
+        ) if backend == "spark" else (
+            f"select unique_id_l, unique_id_r, match_probability, cast(null as varchar) as identifier "
+            f"from {predictions.physical_name} where match_probability >= {thr}"
         )
-        if cfg.mutual_best.threshold is not None:
-            clusters, all_edges, timings["mutual_best_merges"] = _mutual_best(
-                db_api, clusters, all_edges, predictions, cfg.mutual_best.threshold, cfg.mutual_best.rounds)
-        clusters_df = _to_spark(spark, backend, clusters).select("unique_id", "cluster_id")
-    edges_df = _to_spark(spark, backend, all_edges)
-    if edges_df is None:
-        edges_df = spark.createDataFrame([], EDGE_SCHEMA)
-    # materialise before the backend's tables go away (DuckDB connection closed; Spark temp views
-    # dropped and uncached) and so later joins start from a short plan
-    clusters_df = clusters_df.localCheckpoint() if clusters_df is not None else None
-    edges_df = edges_df.localCheckpoint()
-    timings["cluster_s"] = time.perf_counter() - t1
+        prob_edges = linker.misc.query_sql(prob_edges_sql, output_type="splink_df")
+        det = det_edges.select("unique_id_l", "unique_id_r", F.lit(1.0).alias("match_probability"), "identifier")
+        det_sdf = handover.to_backend(det, "tf_linkage_det_edges")
+        all_edges = db_api.sql_pipeline_to_splink_dataframe(_union_pipeline(prob_edges, det_sdf))
+        clusters_df = None  # new_only: the job places the new edges onto the previous people itself
+        if not new_only:
+            clusters = cluster_pairwise_predictions_at_threshold(
+                input_sdf, all_edges, db_api=db_api, node_id_column_name="unique_id",
+                edge_id_column_name_left="unique_id_l", edge_id_column_name_right="unique_id_r",
+                threshold_match_probability=None,
+            )
+            if cfg.mutual_best.threshold is not None:
+                clusters, all_edges, timings["mutual_best_merges"] = _mutual_best(
+                    db_api, clusters, all_edges, predictions, cfg.mutual_best.threshold, cfg.mutual_best.rounds)
+            clusters_df = handover.to_spark(clusters).select("unique_id", "cluster_id")
+        edges_df = handover.to_spark(all_edges)
+        if edges_df is None:
+            edges_df = spark.createDataFrame([], EDGE_SCHEMA)
+        # materialise before the backend's tables go away (DuckDB connection closed; Spark temp views
+        # dropped and uncached) and so later joins start from a short plan
+        clusters_df = clusters_df.localCheckpoint() if clusters_df is not None else None
+        edges_df = edges_df.localCheckpoint()
+        timings["cluster_s"] = time.perf_counter() - t1
 
-    charts = _charts(linker, predictions) if with_charts else {}
-    if backend == "spark":
-        linker.table_management.delete_tables_created_by_splink_from_db()
-    timings["total_s"] = time.perf_counter() - t0
-    log.info("linkage (%s%s): %d pairs scored, timings %s", backend, ", new records only" if new_only else "",
-             n_scored, {k: round(v, 1) for k, v in timings.items()})
-    return LinkOutput(clusters_df, edges_df, model, trained_model is None, blocking, n_scored, timings, charts)
+        charts = _charts(linker, predictions) if with_charts else {}
+        if backend == "spark":
+            linker.table_management.delete_tables_created_by_splink_from_db()
+        timings["total_s"] = time.perf_counter() - t0
+        log.info("linkage (%s%s, handed over as %s): %d pairs scored, timings %s", backend,
+                 ", new records only" if new_only else "", handover.via, n_scored, {k: round(v, 1) for k, v in timings.items()})
+        return LinkOutput(clusters_df, edges_df, model, trained_model is None, blocking, n_scored, timings, charts)
+    finally:
+        handover.close()
 
 
 # One round of mutual-best merges (MutualBestSettings), in SQL both DuckDB and Spark run: the best
