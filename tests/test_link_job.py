@@ -193,6 +193,23 @@ def test_records_reach_duckdb_and_come_back_the_same_through_parquet_or_arrow(sp
         assert not any(spill.glob("handover-*"))
 
 
+def test_a_killed_runs_handover_folder_is_removed_by_the_next_run(spark, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from thinkfamily.linkage.engine import Handover, _db_api
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    spill = tmp_path / "spill"
+    dead, alive = spill / f"handover-{gone.stdout.strip()}-0a0a0a0a", spill / f"handover-{os.getpid()}-0b0b0b0b"
+    for d in (dead, alive):
+        (d / "tf_records").mkdir(parents=True)
+    handover = Handover(spark, "duckdb", _db_api("duckdb", spark), str(spill))
+    assert not dead.exists() and alive.exists()
+    handover.close()
+
+
 # Strong clusters A={1,2}, B={3}, C={4}, D={5}, E={6}. Weak pairs: 1-3 0.97 (A-B), 3-4 0.98 (B-C),
 # 2-5 0.96 and 1-5 0.93 (A-D, best 0.96), 6-4 0.90 (E-C). Round 1: B and C are each other's best -> BC;
 # A's best is B but B's is C, D's best is A but A's is B: no more. Round 2: A-BC (0.97) is mutual.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import time
 import uuid
@@ -88,8 +89,10 @@ class Handover:
     def __init__(self, spark: SparkSession, backend: Backend, db_api, folder: str | None):
         local = spark.sparkContext.master.startswith("local") and folder is not None and "://" not in folder
         self.spark, self.backend, self.db_api = spark, backend, db_api
-        self.folder = Path(folder) / f"handover-{uuid.uuid4().hex[:12]}" if backend == "duckdb" and local else None
+        self.folder = Path(folder) / f"handover-{os.getpid()}-{uuid.uuid4().hex[:8]}" if backend == "duckdb" and local else None
         self.via = "parquet" if self.folder else ("arrow" if backend == "duckdb" else "spark")
+        if self.folder:
+            _remove_orphans(Path(folder))
 
     def to_backend(self, df: DataFrame, name: str):
         if self.via == "parquet":
@@ -120,6 +123,19 @@ class Handover:
     def close(self) -> None:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _remove_orphans(spill: Path) -> None:
+    """Handover folders of processes that no longer run (a killed link run leaves its files)."""
+    for d in spill.glob("handover-*-*"):
+        try:
+            os.kill(int(d.name.split("-")[1]), 0)
+        except ValueError:
+            continue  # not ours
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def measure_blocking(linker, cfg: LinkageConfig) -> list[dict[str, Any]]:
