@@ -119,14 +119,31 @@ def relabelled(spark, env, layer: str, table: str) -> DataFrame:
 
 
 def assert_same(a: DataFrame, b: DataFrame, what: str) -> None:
-    a, b = a.select(*sorted(a.columns)), b.select(*sorted(b.columns))
-    assert a.count() == b.count(), f"{what}: {a.count()} rows vs {b.count()}"
-    only_a, only_b = a.exceptAll(b).count(), b.exceptAll(a).count()
+    """Equal as multisets of rows (duplicates count), in one Spark job: each distinct row's copies
+    in ``a`` minus its copies in ``b`` must be 0 (two counts and two exceptAll were four jobs)."""
+    cols = sorted(a.columns)
+    assert cols == sorted(b.columns), f"{what}: columns {cols} vs {sorted(b.columns)}"
+    side = F.col("_side")
+    tagged = a.select(*cols, F.lit(1).alias("_side")).unionByName(b.select(*cols, F.lit(-1).alias("_side")))
+    d = F.col("_d")
+    only_a, only_b = (tagged.groupBy(*cols).agg(F.sum(side).alias("_d")).where(d != 0)
+                      .agg(F.coalesce(F.sum(F.when(d > 0, d)), F.lit(0)), F.coalesce(F.sum(F.when(d < 0, -d)), F.lit(0)))
+                      .first())
     assert (only_a, only_b) == (0, 0), f"{what}: {only_a} rows only in the first, {only_b} only in the second"
 
 
 def latest_snapshot(spark, env):
     return lake.read(spark, env.table("gold", "family_indicators")).agg(F.max("snapshot_date")).first()[0]
+
+
+def test_assert_same_counts_duplicates_and_nulls(spark):
+    """The comparison every test here leans on: a broken one would pass anything."""
+    a = spark.createDataFrame([("x", 1), ("x", 1), (None, 2)], "k string, n int")
+    assert_same(a, a.select("n", "k"), "same")
+    with pytest.raises(AssertionError, match="1 rows only in the first, 0 only in the second"):
+        assert_same(a, spark.createDataFrame([("x", 1), (None, 2)], "k string, n int"), "dup")
+    with pytest.raises(AssertionError, match="0 rows only in the first, 1 only in the second"):
+        assert_same(a.where("k is null"), spark.createDataFrame([(None, 2), ("y", 2)], "k string, n int"), "extra")
 
 
 # --------------------------------------------------------------------------- incremental + faults
