@@ -177,7 +177,7 @@ def test_records_reach_duckdb_and_come_back_the_same_through_parquet_or_arrow(sp
     from thinkfamily.linkage.engine import Handover, _db_api, _pipeline
 
     df = spark.createDataFrame(rows, HANDOVER_SCHEMA)
-    spill = tmp_path / "spill"
+    spill = tmp_path / "o'spill"  # a quote in the lake path must not break DuckDB's SQL
     for folder, via in ((str(spill), "parquet"), (None, "arrow")):
         db = _db_api("duckdb", spark, ("256MB", str(spill)))
         handover = Handover(spark, "duckdb", db, folder)

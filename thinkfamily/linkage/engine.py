@@ -56,7 +56,7 @@ def _duckdb_connection(duckdb_memory: tuple[str, str] | None):
         limit, tmp = duckdb_memory
         Path(tmp).mkdir(parents=True, exist_ok=True)  # DuckDB creates one level only, and only when it spills
         con.execute(f"SET memory_limit = '{limit}'")
-        con.execute(f"SET temp_directory = '{tmp}'")
+        con.execute(f"SET temp_directory = {_sql_text(tmp)}")
         con.execute("SET preserve_insertion_order = false")  # lets large results stream and spill
     return con
 
@@ -88,7 +88,7 @@ class Handover:
 
     def __init__(self, spark: SparkSession, backend: Backend, db_api, folder: str | None):
         local = spark.sparkContext.master.startswith("local") and folder is not None and "://" not in folder
-        self.spark, self.backend, self.db_api = spark, backend, db_api
+        self.spark, self.db_api = spark, db_api
         self.folder = Path(folder) / f"handover-{os.getpid()}-{uuid.uuid4().hex[:8]}" if backend == "duckdb" and local else None
         self.via = "parquet" if self.folder else ("arrow" if backend == "duckdb" else "spark")
         if self.folder:
@@ -98,7 +98,7 @@ class Handover:
         if self.via == "parquet":
             path = self.folder / name
             df.write.parquet(str(path))
-            self.db_api.duckdb_con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}/*.parquet')")
+            self.db_api.duckdb_con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_text(f'{path}/*.parquet')})")
             return self.db_api.register(name, table_name=name)
         if self.via == "arrow":
             return self.db_api.register(df.toArrow(), table_name=name)
@@ -112,7 +112,7 @@ class Handover:
         before ``close`` removes the files."""
         if self.via == "parquet":
             path = self.folder / f"out_{sdf.physical_name}.parquet"
-            self.db_api.duckdb_con.execute(f"COPY (SELECT * FROM {sdf.physical_name}) TO '{path}' (FORMAT parquet)")
+            self.db_api.duckdb_con.execute(f"COPY (SELECT * FROM {sdf.physical_name}) TO {_sql_text(path)} (FORMAT parquet)")
             df = self.spark.read.parquet(str(path))
             return df if not df.isEmpty() else None
         if self.via == "arrow":
@@ -123,6 +123,11 @@ class Handover:
     def close(self) -> None:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _sql_text(value: object) -> str:
+    """A DuckDB string literal (a lake path may hold a quote)."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _remove_orphans(spill: Path) -> None:
