@@ -278,17 +278,15 @@ def table_files(spark: SparkSession, path: str) -> dict[str, list[str]]:
     return {base: files for base, files in out.items() if files}
 
 
-def _file_frames(spark: SparkSession, base: str, files: list[str]):
+def _file_frames(spark: SparkSession, base: str, files: list[str]) -> list[tuple[DataFrame, str]]:
     """(rows, where) for the files: one frame when their schemas merge, else one per file (a table
     whose column changed type between versions)."""
-    reader = spark.read.option("basePath", base)
     try:
-        yield reader.option("mergeSchema", "true").parquet(*files), f"{len(files)} file(s)"
-        return
+        merged = spark.read.option("basePath", base).option("mergeSchema", "true").parquet(*files)
+        return [(merged, f"{len(files)} file(s)")]
     except Exception as exc:  # schema merge refused: check the files one by one
         log.info("erasure verify: %s: schemas do not merge (%s); checking file by file", base, type(exc).__name__)
-    for f in files:
-        yield reader.parquet(f), f[len(base) + 1:]
+    return [(spark.read.option("basePath", base).parquet(f), f[len(base) + 1:]) for f in files]
 
 
 def verify(spark: SparkSession, env: EnvConfig, plan: erasure.ErasurePlan,
@@ -314,8 +312,9 @@ def verify(spark: SparkSession, env: EnvConfig, plan: erasure.ErasurePlan,
 
     tables = lake_tables(env)
     results = _parallel(env, one, tables)
+    listed = set(tables)
     return {"files_checked": sum(r[0] for r in results), "failures": [f for r in results for f in r[1]],
-            "versions_checked": sum(v + 1 for t, v in versions.items() if v is not None and t in set(tables)),
+            "versions_checked": sum(v + 1 for t, v in versions.items() if v is not None and t in listed),
             "log_files_with_ids": _log_mentions(env, plan), "passed": not any(r[1] for r in results)}
 
 
