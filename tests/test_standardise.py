@@ -329,6 +329,9 @@ def test_uprn_lookup_rules(spark):
             (6, "7 Park Rd", "BS3 2BB", None),        # ambiguous in gazetteer
             (7, "1 Nowhere Road", "BS1 1ZZ", None),   # unmatched
             (8, "anything", "BS1 1ZZ", 999),          # uprn supplied by the source
+            (9, "12 HIGH ST", "bs14dj", None),        # the same address again: matched, not doubled
+            (10, None, None, None),                   # no address at all
+            (11, "Rose Cottage", None, 777),          # supplied uprn wins over a line-only match
         ],
         schema,
     )
@@ -343,6 +346,9 @@ def test_uprn_lookup_rules(spark):
             (6, "7 Park Rd", "BS3 2BB", None, "unmatched"),
             (7, "1 Nowhere Road", "BS1 1ZZ", None, "unmatched"),
             (8, "anything", "BS1 1ZZ", 999, "source"),
+            (9, "12 HIGH ST", "bs14dj", 100, "exact"),
+            (10, None, None, None, "unmatched"),
+            (11, "Rose Cottage", None, 777, "source"),
         ],
         "id long, address_line1 string, postcode string, uprn long, uprn_match_method string",
     )

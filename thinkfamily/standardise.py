@@ -600,35 +600,40 @@ def with_uprn_lookup(
     by_district = _unique_keys(gz, ["_k_line", "_k_dist"], "_u_district")
     by_line = _unique_keys(gz, ["_k_line"], "_u_line")
 
-    has_source = "uprn" in df.columns
-    original = [c for c in df.columns if c != "uprn"]
-    keyed = df.select(
-        *[F.col(c) for c in original],
-        (F.col("uprn").cast("long") if has_source else F.lit(None).cast("long")).alias("_u_source"),
-        normalise_address_line(F.col(line_col)).alias("_k_line"),
-        standardise_postcode(F.col(postcode_col)).alias("_k_pc"),
-        house_numbers(F.col(line_col)).alias("_k_num"),
-        postcode_district(F.col(postcode_col)).alias("_k_dist"),
+    # matched once per distinct (line, postcode), not per record: a Bristol-scale run has 2M
+    # person mentions and far fewer addresses, and the four lookups then shuffle only the keys
+    keys = df.select(F.col(line_col).alias("_a_line"), F.col(postcode_col).alias("_a_pc")).distinct()
+    keyed = keys.select(
+        "_a_line", "_a_pc",
+        normalise_address_line(F.col("_a_line")).alias("_k_line"),
+        standardise_postcode(F.col("_a_pc")).alias("_k_pc"),
+        house_numbers(F.col("_a_line")).alias("_k_num"),
+        postcode_district(F.col("_a_pc")).alias("_k_dist"),
     )
-    joined = (
+    rules = [
+        ("exact", F.col("_u_exact")),
+        ("postcode_number", F.col("_u_number")),
+        ("line_district", F.col("_u_district")),
+        ("line_only", F.when(F.col("_k_pc").isNull(), F.col("_u_line"))),
+    ]
+    method = F.lit(None).cast("string")
+    for name, value in reversed(rules):
+        method = F.when(value.isNotNull(), F.lit(name)).otherwise(method)
+    matched = (
         keyed.join(exact, on=["_k_line", "_k_pc"], how="left")
         .join(by_number, on=["_k_pc", "_k_num"], how="left")
         .join(by_district, on=["_k_line", "_k_dist"], how="left")
         .join(by_line, on=["_k_line"], how="left")
+        .select("_a_line", "_a_pc", F.coalesce(*[v for _, v in rules]).alias("_u_match"), method.alias("_m_match"))
     )
-    line_only = F.when(F.col("_k_pc").isNull(), F.col("_u_line"))
-    rules = [
-        ("source", F.col("_u_source")),
-        ("exact", F.col("_u_exact")),
-        ("postcode_number", F.col("_u_number")),
-        ("line_district", F.col("_u_district")),
-        ("line_only", line_only),
-    ]
-    method = F.lit("unmatched")
-    for name, value in reversed(rules):
-        method = F.when(value.isNotNull(), F.lit(name)).otherwise(method)
+
+    original = [c for c in df.columns if c != "uprn"]
+    source = F.col("uprn").cast("long") if "uprn" in df.columns else F.lit(None).cast("long")
+    joined = df.join(matched, on=F.col(line_col).eqNullSafe(F.col("_a_line")) & F.col(postcode_col).eqNullSafe(F.col("_a_pc")),
+                     how="left")
     return joined.select(
-        *[F.col(c) for c in original],
-        F.coalesce(*[v for _, v in rules]).alias("uprn"),
-        method.alias("uprn_match_method"),
+        *[df[c] for c in original],
+        F.coalesce(source, F.col("_u_match")).alias("uprn"),
+        F.when(source.isNotNull(), F.lit("source")).otherwise(F.coalesce(F.col("_m_match"), F.lit("unmatched")))
+        .alias("uprn_match_method"),
     )
