@@ -42,7 +42,7 @@ def _let(value: Column, body: Callable[[Column], Column]) -> Column:
 
     A Column built in Python is an expression tree: every use of ``value`` in ``body`` is a copy,
     and Spark does not share copies that sit in CASE/COALESCE branches. Binding it as a lambda
-    variable evaluates it once (2M mentions at Bristol scale: the NHS number check 19 s -> 2 s,
+    variable evaluates it once (2M mentions at Bristol scale: the NHS number check 19 s -> 3 s,
     the canonical first name 66 s -> 5 s; docs/benchmarks.md)."""
     return F.transform(F.array(value), body)[0]
 
